@@ -1,0 +1,23 @@
+// Installs what the README commands need on a fresh machine, before anything imports a package:
+// the npm dependencies (from the lockfile) and the cached control-plane binaries.
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const say = (line) => process.stderr.write(`[ensure-deps] ${line}\n`);
+
+if (!existsSync(join(root, "node_modules", ".package-lock.json"))) {
+  say("installing npm dependencies (npm ci)");
+  execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: root, stdio: "inherit" });
+}
+
+if (!process.env.TDE_SKIP_BINARIES) {
+  const folder = execFileSync("bash", [join(root, "test/harness/assets/build-binaries.sh")], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "inherit"],
+    encoding: "utf8",
+  }).trim();
+  say(`control-plane binaries: ${folder}`);
+}
