@@ -7,7 +7,9 @@ declare module "vitest" {
     kubeconfigPath: string;
     apiServer: string;
     kubectlPath: string;
-    lowkeyVault: { available: true; baseURL: string; identityEndpoint: string } | { available: false; reason: string };
+    lowkeyVault:
+      | { available: true; baseURL: string; identityEndpoint: string }
+      | { available: false; reason: string };
   }
 }
 
@@ -27,7 +29,11 @@ export default async function setup(project: TestProject) {
     vault = new LowkeyVault();
     const v = await vault.start(jar.jar);
     log(`Lowkey Vault ready at ${v.baseURL}`);
-    project.provide("lowkeyVault", { available: true, baseURL: v.baseURL, identityEndpoint: v.identityEndpoint });
+    project.provide("lowkeyVault", {
+      available: true,
+      baseURL: v.baseURL,
+      identityEndpoint: v.identityEndpoint,
+    });
   } else {
     log(`Lowkey Vault unavailable; its tests are skipped and reported as skipped: ${jar.reason}`);
     project.provide("lowkeyVault", { available: false, reason: jar.reason });

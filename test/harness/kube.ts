@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { inject } from "vitest";

@@ -42,22 +42,34 @@ export function locateLowkeyVaultJar(log: (line: string) => void = () => {}): Lo
   const coordinates = `${LOWKEY_VAULT_GROUP}:${LOWKEY_VAULT_ARTIFACT}:${LOWKEY_VAULT_VERSION}:jar`;
   log(`fetching ${coordinates} with Maven`);
   try {
-    execFileSync("mvn", ["-q", "-B", "dependency:copy", `-Dartifact=${coordinates}`, `-DoutputDirectory=${dir}`], {
-      stdio: ["ignore", "pipe", "pipe"],
-      encoding: "utf8",
-      timeout: 300_000,
-    });
+    execFileSync(
+      "mvn",
+      [
+        "-q",
+        "-B",
+        "-Dstyle.color=never",
+        "dependency:copy",
+        `-Dartifact=${coordinates}`,
+        `-DoutputDirectory=${dir}`,
+      ],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        encoding: "utf8",
+        timeout: 300_000,
+      },
+    );
   } catch (error) {
     const out = error as { stdout?: string; stderr?: string; message: string };
     const detail = `${out.stdout ?? ""}${out.stderr ?? ""}`
       .split("\n")
       .filter((l) => l.includes("ERROR") && !l.includes("Help 1") && l.trim() !== "[ERROR]")
       .slice(0, 2)
-      .join(" ")
-      .replace(/\u001b\[[0-9;]*m/g, "");
+      .join(" ");
     return { available: false, reason: `Maven could not fetch ${coordinates}: ${detail || out.message}` };
   }
-  return existsSync(jar) ? { available: true, jar } : { available: false, reason: `Maven did not write ${jar}` };
+  return existsSync(jar)
+    ? { available: true, jar }
+    : { available: false, reason: `Maven did not write ${jar}` };
 }
 
 /** Lowkey Vault started with `java -jar` on free loopback ports, waited for on /ping. */
@@ -94,7 +106,11 @@ export class LowkeyVault {
       120_000,
       500,
     );
-    return { baseURL, port, identityEndpoint: `http://127.0.0.1:${tokenPort}/metadata/identity/oauth2/token` };
+    return {
+      baseURL,
+      port,
+      identityEndpoint: `http://127.0.0.1:${tokenPort}/metadata/identity/oauth2/token`,
+    };
   }
 
   async stop(): Promise<void> {

@@ -26,7 +26,20 @@ export function generatePki(dir: string): ControlPlanePki {
   const p = (name: string) => join(dir, name);
   openssl(["genrsa", "-out", "ca.key", "2048"], dir);
   openssl(
-    ["req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "2", "-subj", "/CN=tde-test-ca", "-out", "ca.crt"],
+    [
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      "ca.key",
+      "-sha256",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=tde-test-ca",
+      "-out",
+      "ca.crt",
+    ],
     dir,
   );
 
@@ -88,9 +101,19 @@ export function issueClientCert(pki: ControlPlanePki, dir: string, user: string,
   openssl(["genrsa", "-out", `${name}.key`, "2048"], dir);
   openssl(["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], dir);
   openssl(
-    ["x509", "-req", "-in", `${name}.csr`, "-CA", pki.caCert, "-CAkey", pki.caKey, "-CAcreateserial"]
-      .concat(["-days", "2", "-sha256", "-extfile", `${name}.ext`, "-out", `${name}.crt`]),
+    ["x509", "-req", "-in", `${name}.csr`, "-CA", pki.caCert, "-CAkey", pki.caKey, "-CAcreateserial"].concat([
+      "-days",
+      "2",
+      "-sha256",
+      "-extfile",
+      `${name}.ext`,
+      "-out",
+      `${name}.crt`,
+    ]),
     dir,
   );
-  return { cert: readFileSync(join(dir, `${name}.crt`), "utf8"), key: readFileSync(join(dir, `${name}.key`), "utf8") };
+  return {
+    cert: readFileSync(join(dir, `${name}.crt`), "utf8"),
+    key: readFileSync(join(dir, `${name}.key`), "utf8"),
+  };
 }

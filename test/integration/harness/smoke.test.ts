@@ -83,7 +83,9 @@ describe("the harness's Lowkey Vault", () => {
       process.env.IDENTITY_ENDPOINT = vault.identityEndpoint;
       process.env.IDENTITY_HEADER = "header";
       const credential = new ManagedIdentityCredential();
-      const client = new KeyClient(`${vault.baseURL}`, credential, { disableChallengeResourceVerification: true });
+      const client = new KeyClient(`${vault.baseURL}`, credential, {
+        disableChallengeResourceVerification: true,
+      });
       const key = await client.createRsaKey("smoke", { keySize: 2048 });
       const crypto = new CryptographyClient(key, credential, { disableChallengeResourceVerification: true });
       const plain = new Uint8Array(32).map((_, i) => i);
