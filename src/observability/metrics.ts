@@ -1,0 +1,104 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/**
+ * R28: the operator's Prometheus metrics. One prefix (tde_), units in names, bounded labels:
+ * never a key id, an error text or a UID. Object-state gauges are computed at scrape time from
+ * the informer caches through `setStateSource`.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly keyProbes = new Counter({
+    name: "tde_key_probes_total",
+    help: "Key-access probes (describe + wrap/unwrap round trip), by provider and result (ok or the R10 reason).",
+    labelNames: ["provider", "result"] as const,
+    registers: [this.registry],
+  });
+
+  readonly keyAccessible = new Gauge({
+    name: "tde_key_accessible",
+    help: "1 when the KeyProtector's key was reachable at the last probe, else 0.",
+    labelNames: ["namespace", "keyprotector"] as const,
+    registers: [this.registry],
+  });
+
+  readonly keyAccessLostSeconds = new Gauge({
+    name: "tde_key_access_lost_seconds",
+    help: "Seconds since access to the KeyProtector's key was lost (0 while accessible).",
+    labelNames: ["namespace", "keyprotector"] as const,
+    registers: [this.registry],
+  });
+
+  readonly keyExpiry = new Gauge({
+    name: "tde_key_expiry_timestamp_seconds",
+    help: "Expiry of the KeyProtector's current key version as a Unix timestamp (absent when it has none).",
+    labelNames: ["namespace", "keyprotector"] as const,
+    registers: [this.registry],
+  });
+
+  readonly kmsDuration = new Histogram({
+    name: "tde_kms_operation_duration_seconds",
+    help: "Latency of KMS operations by provider, operation (describe, wrap, unwrap, list) and result.",
+    labelNames: ["provider", "operation", "result"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly reconciles = new Counter({
+    name: "tde_reconcile_total",
+    help: "Reconciles by controller and result (success, requeue, error, terminal).",
+    labelNames: ["controller", "result"] as const,
+    registers: [this.registry],
+  });
+
+  readonly reconcileDuration = new Histogram({
+    name: "tde_reconcile_duration_seconds",
+    help: "Reconcile latency by controller.",
+    labelNames: ["controller"] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly workqueueDepth = new Gauge({
+    name: "tde_workqueue_depth",
+    help: "Keys waiting in the controller's work queue.",
+    labelNames: ["controller"] as const,
+    registers: [this.registry],
+  });
+
+  readonly rotations = new Counter({
+    name: "tde_rotations_total",
+    help: "DEK re-wraps under a new protector, by kind and result.",
+    labelNames: ["kind", "result"] as const,
+    registers: [this.registry],
+  });
+
+  readonly stateTransitions = new Counter({
+    name: "tde_state_transitions_total",
+    help: "Resource state changes (R12), by kind, from and to.",
+    labelNames: ["kind", "from", "to"] as const,
+    registers: [this.registry],
+  });
+
+  private stateSource: () => Array<{ kind: string; state: string; count: number }> = () => [];
+
+  readonly resources = new Gauge({
+    name: "tde_resources",
+    help: "Resources by kind and state, from the informer caches at scrape time.",
+    labelNames: ["kind", "state"] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.resources.reset();
+      for (const { kind, state, count } of this.stateSource()) this.resources.set({ kind, state }, count);
+    },
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true)
+      collectDefaultMetrics({ register: this.registry, prefix: "tde_process_" });
+  }
+
+  setStateSource(source: () => Array<{ kind: string; state: string; count: number }>): void {
+    this.stateSource = source;
+  }
+}
