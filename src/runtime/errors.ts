@@ -1,0 +1,47 @@
+/** A non-2xx answer of the API server, carrying its HTTP code and `Status.reason`. */
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  constructor(
+    readonly statusCode: number,
+    readonly reason: string,
+    message: string,
+    readonly body?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+function codeOf(err: unknown): number | undefined {
+  if (err instanceof ApiError) return err.statusCode;
+  if (typeof err === "object" && err !== null) {
+    const e = err as { statusCode?: unknown; code?: unknown };
+    if (typeof e.statusCode === "number") return e.statusCode;
+    if (typeof e.code === "number") return e.code;
+  }
+  return undefined;
+}
+
+export const isNotFound = (err: unknown): boolean => codeOf(err) === 404;
+export const isConflict = (err: unknown): boolean => codeOf(err) === 409;
+export const isAlreadyExists = (err: unknown): boolean =>
+  codeOf(err) === 409 && err instanceof ApiError && err.reason === "AlreadyExists";
+/** 410 Gone: a watch or list asked for a resourceVersion older than etcd keeps. */
+export const isGone = (err: unknown): boolean => codeOf(err) === 410;
+
+/**
+ * A failure that retrying cannot fix (a spec that can never work). The controller records it
+ * and does not retry the key until the object (or something mapped to it) changes again.
+ */
+export class TerminalError extends Error {
+  override readonly name = "TerminalError";
+  constructor(
+    message: string,
+    /** A short CamelCase reason for a condition or an event. */
+    readonly reason = "TerminalError",
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export const isTerminal = (err: unknown): err is TerminalError => err instanceof TerminalError;

@@ -1,0 +1,94 @@
+import { type KubeObject, keyOf } from "./resource.js";
+
+/** Maps an object to the index values it should be found under (e.g. the KeyProtector it names). */
+export type IndexFunc<T extends KubeObject> = (obj: T) => readonly string[];
+
+/**
+ * The informer's in-memory cache: objects by "namespace/name", plus secondary indexes. Objects
+ * handed out are the cached instances; callers must not mutate them (clone before editing).
+ */
+export class Store<T extends KubeObject> {
+  private readonly items = new Map<string, T>();
+  private readonly indexers = new Map<string, IndexFunc<T>>();
+  /** index name → index value → keys */
+  private readonly indices = new Map<string, Map<string, Set<string>>>();
+
+  addIndex(name: string, fn: IndexFunc<T>): void {
+    if (this.indexers.has(name)) throw new Error(`index ${name} already exists`);
+    this.indexers.set(name, fn);
+    const index = new Map<string, Set<string>>();
+    this.indices.set(name, index);
+    for (const [key, obj] of this.items) addTo(index, fn(obj), key);
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.items.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  getByKey(key: string): T | undefined {
+    return this.items.get(key);
+  }
+
+  list(namespace?: string): T[] {
+    const all = [...this.items.values()];
+    return namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === namespace);
+  }
+
+  keys(): string[] {
+    return [...this.items.keys()];
+  }
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  /** Objects whose index function returned `value` for the index `name`. */
+  byIndex(name: string, value: string): T[] {
+    const index = this.indices.get(name);
+    if (!index) throw new Error(`no index named ${name}`);
+    return [...(index.get(value) ?? [])].flatMap((k) => {
+      const o = this.items.get(k);
+      return o ? [o] : [];
+    });
+  }
+
+  /** Inserts or replaces; returns the previous object. */
+  upsert(obj: T): T | undefined {
+    const key = keyOf(obj);
+    const old = this.items.get(key);
+    if (old) this.unindex(key, old);
+    this.items.set(key, obj);
+    for (const [name, fn] of this.indexers) addTo(this.indices.get(name)!, fn(obj), key);
+    return old;
+  }
+
+  remove(key: string): T | undefined {
+    const old = this.items.get(key);
+    if (!old) return undefined;
+    this.unindex(key, old);
+    this.items.delete(key);
+    return old;
+  }
+
+  private unindex(key: string, obj: T): void {
+    for (const [name, fn] of this.indexers) {
+      const index = this.indices.get(name)!;
+      for (const v of fn(obj)) {
+        const set = index.get(v);
+        set?.delete(key);
+        if (set?.size === 0) index.delete(v);
+      }
+    }
+  }
+}
+
+function addTo(index: Map<string, Set<string>>, values: readonly string[], key: string): void {
+  for (const v of values) {
+    let set = index.get(v);
+    if (!set) {
+      set = new Set();
+      index.set(v, set);
+    }
+    set.add(key);
+  }
+}
