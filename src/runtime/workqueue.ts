@@ -87,11 +87,13 @@ export class WorkQueue {
     this.delayed.set(key, { at, timer });
   }
 
-  /** Adds `key` after its next backoff delay and counts one more failure. */
-  addRateLimited(key: string): void {
-    if (this.shuttingDown) return;
+  /** Adds `key` after its next backoff delay and counts one more failure; returns the delay. */
+  addRateLimited(key: string): number {
+    if (this.shuttingDown) return 0;
     this.options.observer?.retry?.(key);
-    this.addAfter(key, this.rateLimiter.when(key));
+    const delay = this.rateLimiter.when(key);
+    this.addAfter(key, delay);
+    return delay;
   }
 
   /** Resets the failure count of `key` (call on success). */
