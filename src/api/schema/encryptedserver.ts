@@ -1,0 +1,197 @@
+/** EncryptedServer: a database server's DEK, its protector and key-access enforcement (SPEC section 3). */
+import { type Static, Type } from "@sinclair/typebox";
+import { DEFAULTS } from "../defaults.js";
+import {
+  type CelRule,
+  Conditions,
+  CrossNamespaceReference,
+  DeletionPolicy,
+  Duration,
+  ObjectName,
+  ObservedGeneration,
+  Opt,
+  PROTECTOR_TYPES,
+  ProtectorSpec,
+  ResourceStateSchema,
+  StringEnum,
+  Timestamp,
+  VALIDATIONS,
+} from "./common.js";
+
+export const REVALIDATION_MODES = ["Automatic", "Manual"] as const;
+export type RevalidationMode = (typeof REVALIDATION_MODES)[number];
+export const ENFORCEMENT_MODES = ["ScaleToZero", "NetworkIsolation", "None"] as const;
+export type EnforcementMode = (typeof ENFORCEMENT_MODES)[number];
+export const WORKLOAD_KINDS = ["StatefulSet", "Deployment"] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+export const SOURCE_KINDS = ["Restore", "Replica"] as const;
+export type SourceKind = (typeof SOURCE_KINDS)[number];
+
+/** keyAccessGracePeriod bounds: seconds for demos, a week at most. */
+export const GRACE_PERIOD_BOUNDS = { min: "5s", max: "168h" } as const;
+
+export const WorkloadRefSchema = Type.Object(
+  {
+    kind: StringEnum(WORKLOAD_KINDS, { description: "StatefulSet or Deployment." }),
+    name: ObjectName("Name of the workload, in this namespace."),
+  },
+  {
+    description:
+      "The StatefulSet or Deployment running the database engine, in this namespace: what enforcement acts on (R10).",
+  },
+);
+
+export const ServerSourceSchema = Type.Object(
+  {
+    kind: StringEnum(SOURCE_KINDS, {
+      description:
+        "Restore: a copy of a server (optionally at pointInTime). Replica: a replica of a running server.",
+    }),
+    sourceRef: CrossNamespaceReference(
+      "The EncryptedServer copied. Another namespace is honoured only when that server lists this one back (R31).",
+      "source EncryptedServer",
+    ),
+    pointInTime: Opt(
+      Type.String({
+        description: "For kind Restore: the time to restore to (RFC 3339). Empty: the latest.",
+        format: "date-time",
+        maxLength: 64,
+      }),
+    ),
+  },
+  {
+    description:
+      "Create this server as a copy of another (R23, R24): it starts Inaccessible until its own key access is proven and it is revalidated. Set at creation only.",
+    [VALIDATIONS]: [
+      {
+        rule: "self.kind == 'Restore' || !has(self.pointInTime)",
+        message: "spec.source.pointInTime is only for kind Restore: remove it or set kind: Restore",
+        fieldPath: ".pointInTime",
+        reason: "FieldValueForbidden",
+      },
+      {
+        rule: "self == oldSelf",
+        message:
+          "spec.source is immutable: a server is a copy from its creation on; create a new EncryptedServer instead",
+      },
+    ] satisfies CelRule[],
+  },
+);
+
+export const EncryptedServerSpecSchema = Type.Object(
+  {
+    protector: Opt(
+      ProtectorSpec(
+        "spec.protector",
+        "The key that wraps the server DEK (R9), and the default for its databases (R13). Default: ServiceManaged.",
+        "ServiceManaged",
+      ),
+    ),
+    keyAccessGracePeriod: Opt(
+      Duration(
+        "spec.keyAccessGracePeriod",
+        `How long key access may be lost before the server becomes Inaccessible and is enforced (R10), from ${GRACE_PERIOD_BOUNDS.min} to ${GRACE_PERIOD_BOUNDS.max}, e.g. 90s or 10m (the default).`,
+        { ...GRACE_PERIOD_BOUNDS, default: DEFAULTS.keyAccessGracePeriod },
+      ),
+    ),
+    revalidation: Opt(
+      StringEnum(REVALIDATION_MODES, {
+        description:
+          "How an Inaccessible server comes back (R11). Automatic: as soon as a probe succeeds. Manual (the default): only when revalidationToken changes.",
+        default: DEFAULTS.revalidation,
+      }),
+    ),
+    revalidationToken: Opt(
+      Type.String({
+        description:
+          "Any new value asks the operator to revalidate now: unwrap the DEK with the current protector and check its KCV (R11).",
+        maxLength: 253,
+      }),
+    ),
+    workloadRef: Opt(WorkloadRefSchema),
+    enforcement: Opt(
+      StringEnum(ENFORCEMENT_MODES, {
+        description:
+          "What happens when the server becomes Inaccessible (R10). ScaleToZero (the default): the workload's replicas are set to 0 and given back on recovery. NetworkIsolation: a NetworkPolicy denies all ingress to its pods. None: only report.",
+        default: DEFAULTS.enforcement,
+      }),
+    ),
+    deletionPolicy: Opt(DeletionPolicy("server")),
+    source: Opt(ServerSourceSchema),
+  },
+  {
+    description: "The server's protector, how loss of key access is handled, and where its data came from.",
+    default: {},
+    [VALIDATIONS]: [
+      {
+        rule: "has(self.source) == has(oldSelf.source)",
+        message:
+          "spec.source can be set only when the server is created and cannot be removed: create a new EncryptedServer instead",
+        fieldPath: ".source",
+        reason: "FieldValueForbidden",
+      },
+    ] satisfies CelRule[],
+  },
+);
+
+export const ServerProtectorStatusSchema = Type.Object(
+  {
+    type: StringEnum(PROTECTOR_TYPES, { description: "ServiceManaged or CustomerManaged." }),
+    keyProtectorName: Opt(
+      Type.String({ description: "The KeyProtector, for CustomerManaged.", maxLength: 253 }),
+    ),
+    keyID: Type.String({ description: "The key id, with version, that wraps the DEK.", maxLength: 1024 }),
+    thumbprint: Type.String({ description: "The key's thumbprint (R3).", maxLength: 128 }),
+    thumbprintShort: Type.String({
+      description: "The first 12 hex characters of thumbprint.",
+      maxLength: 16,
+    }),
+  },
+  { description: "The protector currently wrapping the server DEK." },
+);
+
+export const EnforcementStatusSchema = Type.Object(
+  {
+    previousReplicas: Opt(
+      Type.Integer({
+        description: "The workload's replica count before ScaleToZero, given back on recovery.",
+        format: "int32",
+        minimum: 0,
+      }),
+    ),
+    networkPolicyName: Opt(
+      Type.String({ description: "The NetworkPolicy created by NetworkIsolation.", maxLength: 253 }),
+    ),
+  },
+  { description: "What enforcement currently holds, so it can be given back (R10, R11)." },
+);
+
+export const EncryptedServerStatusSchema = Type.Object(
+  {
+    observedGeneration: Opt(ObservedGeneration()),
+    conditions: Opt(Conditions("Ready, KeyAccessible, Enforced, Revalidated, Restored")),
+    state: Opt(ResourceStateSchema),
+    envelopeSecretName: Opt(
+      Type.String({
+        description: "The Secret (type tde.dev/envelope) holding the wrapped server DEK (R2).",
+        maxLength: 253,
+      }),
+    ),
+    dekID: Opt(Type.String({ description: "The id of the server DEK.", maxLength: 128 })),
+    protector: Opt(ServerProtectorStatusSchema),
+    keyAccessLostSince: Opt(Timestamp("When key access was lost; absent while the key is reachable.")),
+    inaccessibleSince: Opt(Timestamp("When the server became Inaccessible.")),
+    lastRevalidatedToken: Opt(
+      Type.String({ description: "The revalidationToken of the last revalidation.", maxLength: 253 }),
+    ),
+    enforcement: Opt(EnforcementStatusSchema),
+  },
+  { description: "What the operator last observed and did." },
+);
+
+export type EncryptedServerSpec = Static<typeof EncryptedServerSpecSchema>;
+export type EncryptedServerStatus = Static<typeof EncryptedServerStatusSchema>;
+export type WorkloadRef = Static<typeof WorkloadRefSchema>;
+export type ServerSource = Static<typeof ServerSourceSchema>;
+export type ServerProtectorStatus = Static<typeof ServerProtectorStatusSchema>;
+export type EnforcementStatus = Static<typeof EnforcementStatusSchema>;
