@@ -79,8 +79,11 @@ export class Controller {
    */
   watch<T extends KubeObject>(informer: Informer<T>, mapper: Mapper<T>, predicate?: Predicate<T>): this {
     this.informers.add(informer as unknown as Informer<KubeObject>);
-    const enqueue = (obj: T) => {
-      for (const k of mapper(obj)) this.queue.add(typeof k === "string" ? k : keyString(k));
+    const enqueue = (...objs: T[]) => {
+      const keys = new Set(
+        objs.flatMap((o) => mapper(o).map((k) => (typeof k === "string" ? k : keyString(k)))),
+      );
+      for (const k of keys) this.queue.add(k);
     };
     const unsubscribe = informer.addHandler({
       onAdd: (obj) => {
@@ -88,8 +91,7 @@ export class Controller {
       },
       onUpdate: (old, obj) => {
         if (predicate && !predicate({ type: "update", old, obj })) return;
-        enqueue(old);
-        enqueue(obj);
+        enqueue(old, obj);
       },
       onDelete: (obj) => {
         if (!predicate || predicate({ type: "delete", obj })) enqueue(obj);
@@ -119,7 +121,11 @@ export class Controller {
     return this.running;
   }
 
-  /** Stops taking keys, lets running reconciles finish, and detaches from the informers. */
+  /**
+   * Stops taking keys, lets running reconciles finish, and detaches from the informers. The
+   * informers keep running (they may be shared); stop them through their owner. A stopped
+   * controller cannot be started again.
+   */
   async stop(): Promise<void> {
     await this.queue.shutDownWithDrain();
     for (const u of this.unsubscribers.splice(0)) u();

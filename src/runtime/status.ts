@@ -33,7 +33,8 @@ export class StatusWriter {
   async mutate<T extends KubeObject, S = Record<string, unknown>>(
     kind: ResourceKind,
     current: T,
-    mutate: (status: S, object: T) => S | undefined,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a mutation may edit in place and return nothing
+    mutate: (status: S, object: T) => S | undefined | void,
   ): Promise<StatusWriteResult<T>> {
     const namespace = current.metadata?.namespace ?? "";
     const name = current.metadata?.name ?? "";

@@ -24,7 +24,7 @@ describe("EventRecorder against the real API server", () => {
   it("creates an Event for the involved object and counts identical repeats instead of adding more", async () => {
     const errors: unknown[] = [];
     const recorder = new EventRecorder(client, { component: "tde-test", onError: (e) => errors.push(e) });
-    const g = await client.create(GadgetKind, namespace, gadget("e1"));
+    const g = await client.create<KubeObject>(GadgetKind, namespace, gadget("e1"));
     await Promise.all([
       recorder.normal(g, "Created", "DEK created"),
       recorder.normal(g, "Created", "DEK created"),
@@ -49,7 +49,7 @@ describe("EventRecorder against the real API server", () => {
       dedupWindowMs: 60_000,
       now: () => now,
     });
-    const g = await client.create(GadgetKind, namespace, gadget("e2"));
+    const g = await client.create<KubeObject>(GadgetKind, namespace, gadget("e2"));
     await recorder.normal(g, "Rotated", "rotated to v2");
     now = new Date(now.getTime() + 61_000);
     await recorder.normal(g, "Rotated", "rotated to v2");
