@@ -1,0 +1,124 @@
+import { describe, expect, it } from "vitest";
+import { ApiError, Informer, type InformerSignal, type ResourceKind } from "../../../src/runtime/index.js";
+import { FakeWatchClient, obj } from "./fake-client.js";
+
+const kind: ResourceKind = { group: "x.dev", version: "v1", plural: "things", kind: "Thing" };
+const fastBackoff = { baseMs: 10, maxMs: 40 };
+
+function setup(extra: { silenceTimeoutMs?: number; namespaces?: string[] } = {}) {
+  const fake = new FakeWatchClient();
+  const signals: InformerSignal[] = [];
+  const inf = new Informer({
+    client: fake.asClient(),
+    kind,
+    backoff: fastBackoff,
+    observer: (s) => signals.push(s),
+    ...extra,
+  });
+  const log: string[] = [];
+  inf.addHandler({
+    onAdd: (o) => log.push(`add ${o.metadata?.name}`),
+    onUpdate: (_, o) => log.push(`update ${o.metadata?.name}@${o.metadata?.resourceVersion}`),
+    onDelete: (o) => log.push(`delete ${o.metadata?.name}`),
+  });
+  return { fake, inf, log, signals };
+}
+
+describe("Informer (scripted API)", () => {
+  it("relists on a 410 Gone watch event and reconciles the cache: adds, updates and deletes what changed", async () => {
+    const { fake, inf, log } = setup();
+    fake.objects = [obj("a", "1"), obj("b", "2")];
+    inf.start();
+    await inf.waitForSync(1_000);
+    expect(log).toEqual(["add a", "add b"]);
+    await expect.poll(() => fake.watches.length).toBe(1);
+    expect(fake.current.rv).toBe("100");
+
+    // Meanwhile: a changed, b deleted, c added; then the watch is told its resourceVersion is too old.
+    fake.objects = [obj("a", "5"), obj("c", "6")];
+    fake.rv = 200;
+    fake.current.emit({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired" } as never });
+    await expect.poll(() => fake.lists).toBe(2);
+    await expect.poll(() => fake.watches.length).toBe(2);
+    expect(fake.current.rv).toBe("200");
+    expect(log.slice(2).sort()).toEqual(["add c", "delete b", "update a@5"]);
+    expect(
+      inf
+        .list()
+        .map((o) => o.metadata?.name)
+        .sort(),
+    ).toEqual(["a", "c"]);
+    await inf.stop();
+  });
+
+  it("resumes a watch that ends from the last resourceVersion seen, without relisting", async () => {
+    const { fake, inf, log } = setup();
+    inf.start();
+    await inf.waitForSync(1_000);
+    await expect.poll(() => fake.watches.length).toBe(1);
+    fake.current.emit({ type: "ADDED", object: obj("a", "101") });
+    fake.current.emit({ type: "BOOKMARK", object: { metadata: { resourceVersion: "150" } } });
+    fake.current.done(null);
+    await expect.poll(() => fake.watches.length).toBe(2);
+    expect(fake.current.rv).toBe("150");
+    expect(fake.lists).toBe(1);
+    fake.current.emit({ type: "DELETED", object: obj("a", "151") });
+    expect(log).toEqual(["add a", "delete a"]);
+    await inf.stop();
+  });
+
+  it("retries a failing list with capped exponential backoff and syncs once it succeeds", async () => {
+    const { fake, inf, signals } = setup();
+    fake.listError = new ApiError(500, "InternalError", "etcd down");
+    inf.start();
+    await expect.poll(() => signals.filter((s) => s.type === "error").length).toBeGreaterThanOrEqual(4);
+    const delays = signals.flatMap((s) => (s.type === "error" ? [s.retryInMs] : []));
+    expect(delays.slice(0, 4)).toEqual([10, 20, 40, 40]);
+    expect(inf.hasSynced()).toBe(false);
+    fake.listError = undefined;
+    await inf.waitForSync(1_000);
+    await inf.stop();
+  });
+
+  it("relists when the watch is silent for longer than the silence timeout", async () => {
+    const { fake, inf, signals } = setup({ silenceTimeoutMs: 50 });
+    inf.start();
+    await inf.waitForSync(1_000);
+    await expect.poll(() => fake.lists).toBeGreaterThanOrEqual(2);
+    expect(signals).toContainEqual({ type: "watch-ended", reason: "silent" });
+    expect(fake.watches[0]?.stopped).toBe(true);
+    await inf.stop();
+  });
+
+  it("scoped to namespaces, syncs only once every namespace is listed, and replays the cache to late handlers", async () => {
+    const { fake, inf } = setup({ namespaces: ["one", "two"] });
+    fake.objects = [obj("a", "1", {}, "one"), obj("b", "1", {}, "two"), obj("c", "1", {}, "three")];
+    inf.start();
+    await inf.waitForSync(1_000);
+    expect(
+      inf
+        .list()
+        .map((o) => o.metadata?.name)
+        .sort(),
+    ).toEqual(["a", "b"]);
+    const late: string[] = [];
+    inf.addHandler({ onAdd: (o) => late.push(o.metadata?.name ?? "") });
+    expect(late.sort()).toEqual(["a", "b"]);
+    await inf.stop();
+  });
+
+  it("keeps going when a handler throws", async () => {
+    const { fake, inf, signals } = setup();
+    inf.addHandler({
+      onAdd: () => {
+        throw new Error("boom");
+      },
+    });
+    fake.objects = [obj("a", "1")];
+    inf.start();
+    await inf.waitForSync(1_000);
+    expect(inf.get("ns", "a")).toBeDefined();
+    expect(signals.some((s) => s.type === "handler-error")).toBe(true);
+    await inf.stop();
+  });
+});
