@@ -1,0 +1,4 @@
+export * from "./dek.js";
+export * from "./envelope.js";
+export * from "./kcv.js";
+export * from "./thumbprint.js";
