@@ -23,6 +23,8 @@ import { KeyProtectorSpecSchema, KeyProtectorStatusSchema } from "./schema/keypr
 export type JsonSchema = { [key: string]: unknown };
 
 const DROPPED_KEYS = new Set(["$id", "$schema", "$ref", "$defs", "examples"]);
+/** Keys written first in every node, so the YAML reads top-down. */
+const FIRST_KEYS = ["description", "type"];
 
 /**
  * A plain OpenAPI v3 schema from a TypeBox schema: symbol keys (TypeBox's Kind, Optional) and
@@ -36,7 +38,9 @@ function strip(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(strip);
   if (value === null || typeof value !== "object") return value;
   const out: JsonSchema = {};
-  for (const key of Object.keys(value)) {
+  const keys = Object.keys(value);
+  const first = FIRST_KEYS.filter((k) => keys.includes(k));
+  for (const key of [...first, ...keys.filter((k) => !FIRST_KEYS.includes(k))]) {
     if (DROPPED_KEYS.has(key)) continue;
     out[key] = strip((value as JsonSchema)[key]);
   }
