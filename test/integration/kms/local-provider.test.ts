@@ -1,0 +1,98 @@
+import * as k8s from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import { generateDek } from "../../../src/crypto/dek.js";
+import { LOCAL_KEY_SECRET_TYPE, LocalKeyProvider, SERVICE_MANAGED_KEY_NAME } from "../../../src/kms/local.js";
+import { KeyAccessError, type KeyReference } from "../../../src/kms/provider.js";
+import { createTestNamespace, testKubeConfig } from "../../harness/kube.js";
+import { kekProviderContract } from "./contract.js";
+import { kubeConfigForUser } from "./users.js";
+
+const kc = testKubeConfig();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+
+kekProviderContract("KMS contract: Local provider on the real API server (R7)", true, async () => {
+  const namespace = await createTestNamespace(kc, "kms-local");
+  const provider = new LocalKeyProvider(core);
+  const ref = (name: string): KeyReference => ({ provider: "Local", namespace, keyName: name });
+  return {
+    provider,
+    namespace,
+    recoverable90: true,
+    async createKey(name, options = {}) {
+      await provider.createKey(namespace, name, options);
+      return ref(name);
+    },
+    rotateKey: async (r) => {
+      await provider.rotateKey(namespace, r.keyName);
+    },
+    setEnabled: (r, enabled) => provider.setEnabled(namespace, r.keyName, enabled),
+    deleteKey: (r) => provider.deleteKey(namespace, r.keyName),
+    recoverKey: (r) => provider.recoverKey(namespace, r.keyName),
+    async importKey(name, pem) {
+      await provider.importKey(namespace, name, pem);
+      return ref(name);
+    },
+    async revoked(r) {
+      // A user the API server authenticates but RBAC grants nothing: it cannot read the Secret.
+      const nobody = kubeConfigForUser(`nobody-${namespace}`).makeApiClient(k8s.CoreV1Api);
+      return { provider: new LocalKeyProvider(nobody), ref: r };
+    },
+  };
+});
+
+describe("Local provider specifics", () => {
+  it("R7 ensureServiceManagedKey creates the operator's own KEK once, and both racers see the same key", async () => {
+    const namespace = await createTestNamespace(kc, "kms-smk");
+    const a = new LocalKeyProvider(core);
+    const b = new LocalKeyProvider(core);
+    const [ra, rb] = await Promise.all([
+      a.ensureServiceManagedKey(namespace),
+      b.ensureServiceManagedKey(namespace),
+    ]);
+    expect(ra.keyName).toBe(SERVICE_MANAGED_KEY_NAME);
+    const [da, db] = await Promise.all([a.describe(ra), b.describe(rb)]);
+    expect(da.thumbprint).toBe(db.thumbprint);
+    expect(da.keySize).toBe(3072);
+    const secret = await core.readNamespacedSecret({ namespace, name: SERVICE_MANAGED_KEY_NAME });
+    expect(secret.type).toBe(LOCAL_KEY_SECRET_TYPE);
+    expect((await a.ensureServiceManagedKey(namespace)).keyName).toBe(SERVICE_MANAGED_KEY_NAME);
+    expect((await a.listVersions(ra)).length).toBe(1);
+  });
+
+  it("R7 a soft-deleted service-managed key is recovered, not replaced", async () => {
+    const namespace = await createTestNamespace(kc, "kms-smk2");
+    const p = new LocalKeyProvider(core);
+    const ref = await p.ensureServiceManagedKey(namespace);
+    const before = await p.describe(ref);
+    await p.deleteKey(namespace, ref.keyName);
+    await p.ensureServiceManagedKey(namespace);
+    expect((await p.describe(ref)).thumbprint).toBe(before.thumbprint);
+  });
+
+  it("R1 R7 errors and descriptions never carry the private key", async () => {
+    const namespace = await createTestNamespace(kc, "kms-leak");
+    const p = new LocalKeyProvider(core);
+    await p.createKey(namespace, "k", { size: 2048 });
+    const ref: KeyReference = { provider: "Local", namespace, keyName: "k" };
+    await p.setEnabled(namespace, "k", false);
+    const error = await p.wrap(ref, generateDek()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KeyAccessError);
+    const text = `${(error as Error).message} ${JSON.stringify(await p.describe(ref))}`;
+    expect(text).not.toMatch(/PRIVATE KEY/);
+    expect(text).not.toMatch(/privateKeyPem/);
+  });
+
+  it("R31 a key id from another namespace is refused", async () => {
+    const namespace = await createTestNamespace(kc, "kms-ns");
+    const p = new LocalKeyProvider(core);
+    await p.createKey(namespace, "k", { size: 2048 });
+    const wrapped = await p.wrap({ provider: "Local", namespace, keyName: "k" }, generateDek());
+    const other: KeyReference = {
+      provider: "Local",
+      namespace: "elsewhere",
+      keyName: "k",
+      keyID: wrapped.keyID,
+    };
+    await expect(p.unwrap(other, wrapped.wrapped)).rejects.toMatchObject({ reason: "PermissionDenied" });
+  });
+});
