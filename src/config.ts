@@ -1,0 +1,80 @@
+import { parseArgs } from "node:util";
+import { parseDuration } from "./api/duration.js";
+import type { LogLevel } from "./observability/logger.js";
+
+/** Everything the operator process can be told, from flags or the environment (flags win). */
+export interface OperatorConfig {
+  /** kubeconfig file; empty: in-cluster config, then the default kubeconfig */
+  kubeconfig: string | undefined;
+  /** namespace of the operator itself: its service-managed KEK and its Lease live here */
+  operatorNamespace: string;
+  /** namespaces to watch; empty: all */
+  watchNamespaces: string[];
+  probeIntervalMs: number;
+  workers: number;
+  /** upper bound on KMS calls per second across all keys (0: unbounded) */
+  kmsRateLimit: number;
+  /** maximum KMS calls in flight */
+  kmsConcurrency: number;
+  logLevel: LogLevel;
+  metricsPort: number;
+  leaderElection: boolean;
+  leaseName: string;
+  /** this replica's identity in the Lease (pod name) */
+  identity: string;
+}
+
+const env = (name: string) => process.env[name];
+
+export function parseConfig(argv: string[] = process.argv.slice(2)): OperatorConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      kubeconfig: { type: "string" },
+      "operator-namespace": { type: "string" },
+      "watch-namespaces": { type: "string" },
+      "probe-interval": { type: "string" },
+      workers: { type: "string" },
+      "kms-rate-limit": { type: "string" },
+      "kms-concurrency": { type: "string" },
+      "log-level": { type: "string" },
+      "metrics-port": { type: "string" },
+      "leader-election": { type: "boolean" },
+      "no-leader-election": { type: "boolean" },
+      "lease-name": { type: "string" },
+      identity: { type: "string" },
+    },
+    strict: true,
+  });
+  const pick = (flag: string | undefined, name: string) => flag ?? env(name);
+  const int = (text: string | undefined, fallback: number, what: string) => {
+    if (text === undefined || text === "") return fallback;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${what} must be a whole number >= 0, got "${text}"`);
+    return n;
+  };
+  const level = (pick(values["log-level"], "TDE_LOG_LEVEL") ?? "info") as LogLevel;
+  if (!["debug", "info", "warn", "error"].includes(level)) {
+    throw new Error(`--log-level must be debug, info, warn or error, got "${level}"`);
+  }
+  const namespaces = (pick(values["watch-namespaces"], "TDE_WATCH_NAMESPACES") ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return {
+    kubeconfig: pick(values.kubeconfig, "KUBECONFIG") || undefined,
+    operatorNamespace: pick(values["operator-namespace"], "TDE_OPERATOR_NAMESPACE") ?? "tde-system",
+    watchNamespaces: namespaces,
+    probeIntervalMs: parseDuration(pick(values["probe-interval"], "TDE_PROBE_INTERVAL") ?? "60s"),
+    workers: int(pick(values.workers, "TDE_WORKERS"), 4, "--workers") || 1,
+    kmsRateLimit: int(pick(values["kms-rate-limit"], "TDE_KMS_RATE_LIMIT"), 0, "--kms-rate-limit"),
+    kmsConcurrency: int(pick(values["kms-concurrency"], "TDE_KMS_CONCURRENCY"), 16, "--kms-concurrency") || 1,
+    logLevel: level,
+    metricsPort: int(pick(values["metrics-port"], "TDE_METRICS_PORT"), 8080, "--metrics-port"),
+    leaderElection: values["no-leader-election"]
+      ? false
+      : (values["leader-election"] ?? env("TDE_LEADER_ELECTION") !== "false"),
+    leaseName: pick(values["lease-name"], "TDE_LEASE_NAME") ?? "tde-operator-leader",
+    identity: pick(values.identity, "POD_NAME") ?? `${process.env.HOSTNAME ?? "tde-operator"}-${process.pid}`,
+  };
+}

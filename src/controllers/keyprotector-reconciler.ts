@@ -1,0 +1,192 @@
+import {
+  ConditionType,
+  type KeyProtector,
+  type KeyProtectorStatus,
+  Reason,
+  setCondition,
+  shortThumbprint,
+} from "../api/index.js";
+import type { Logger } from "../observability/logger.js";
+import type { Informer, ObjectKey, Reconciler, Result, StatusWriter } from "../runtime/index.js";
+import type { KeyProber, ProbeOutcome } from "../watchdog/prober.js";
+import { keyReferenceOf, requirementsOf } from "./key-reference.js";
+import { KeyProtectorKind, type Kube } from "./resources.js";
+
+export interface KeyProtectorReconcilerDeps {
+  keyProtectors: Informer<Kube<KeyProtector>>;
+  status: StatusWriter;
+  prober: KeyProber;
+  probeIntervalMs: number;
+  now: () => Date;
+  log: Logger;
+  /** told when a KeyProtector's accessibility flips, for events and metrics */
+  onAccessChange?: (kp: KeyProtector, accessible: boolean, reason: string, message: string) => void;
+  onProbed?: (kp: KeyProtector, status: KeyProtectorStatus) => void;
+}
+
+/**
+ * R5, R6, R8, R10: resolves the key a KeyProtector names (the newest enabled version when no
+ * version is pinned), checks its requirements, proves access by a real round trip, and records
+ * what it found. Probes happen when the spec changed or the probe interval has passed (shared by
+ * every KeyProtector naming the same key); status is written only when what it says changed, so
+ * an unchanged key costs no API write.
+ */
+export class KeyProtectorReconciler implements Reconciler {
+  constructor(private readonly deps: KeyProtectorReconcilerDeps) {}
+
+  async reconcile(key: ObjectKey): Promise<Result | undefined> {
+    const { keyProtectors, prober, probeIntervalMs, now } = this.deps;
+    const kp = keyProtectors.store.get(key.namespace, key.name);
+    if (!kp) return undefined;
+    const ref = keyReferenceOf(kp);
+    const last = prober.lastProbe(ref);
+    const specChanged = kp.status?.observedGeneration !== kp.metadata.generation;
+    const age = last ? now().getTime() - last.getTime() : Number.POSITIVE_INFINITY;
+    if (!specChanged && age < probeIntervalMs) {
+      return { requeueAfterMs: probeIntervalMs - age };
+    }
+    const outcome = await prober.probe(ref, requirementsOf(kp));
+    const next = statusFrom(kp, outcome, now());
+    const { written } = await this.deps.status.set(KeyProtectorKind, kp, next);
+    const wasAccessible = kp.status?.conditions?.find((c) => c.type === ConditionType.Accessible)?.status;
+    const isAccessible = outcome.access.ok ? "True" : "False";
+    if (wasAccessible !== isAccessible) {
+      const reason = outcome.access.ok ? Reason.KeyAccessible : outcome.access.reason;
+      this.deps.onAccessChange?.(kp, outcome.access.ok, reason, accessMessage(outcome));
+    }
+    this.deps.onProbed?.(kp, next);
+    if (written)
+      this.deps.log.debug("key protector status updated", { namespace: key.namespace, name: key.name });
+    return { requeueAfterMs: probeIntervalMs };
+  }
+}
+
+function accessMessage(outcome: ProbeOutcome): string {
+  if (outcome.access.ok) {
+    return `the key ${outcome.access.keyID} answered a wrap/unwrap round trip (get, wrapKey, unwrapKey proven)`;
+  }
+  return `${outcome.access.message} (failed at ${outcome.access.failedAt})`;
+}
+
+/**
+ * The status a probe leads to. Times of the last probe and success move only when something else
+ * changes (an outage starts or ends, the key changes): the live probe times are metrics, so a
+ * healthy key costs no write per probe.
+ */
+export function statusFrom(kp: KeyProtector, outcome: ProbeOutcome, now: Date): KeyProtectorStatus {
+  const prev = kp.status ?? {};
+  const gen = kp.metadata.generation;
+  const at = now.toISOString();
+  const d = outcome.description;
+  const next: KeyProtectorStatus = { ...prev, observedGeneration: gen };
+  if (d) {
+    Object.assign(next, {
+      keyID: d.keyID,
+      keyVersion: d.version,
+      keyType: d.keyType,
+      keySize: d.keySize,
+      enabled: d.enabled,
+    });
+    if (d.thumbprint) {
+      next.thumbprint = d.thumbprint;
+      next.thumbprintShort = shortThumbprint(d.thumbprint);
+    }
+    setOptional(next, "notBefore", d.notBefore?.toISOString());
+    setOptional(next, "expiresOn", d.expiresOn?.toISOString());
+    setOptional(next, "recoveryLevel", d.recoveryLevel);
+    setOptional(next, "recoverableDays", d.recoverableDays);
+  }
+  const access = outcome.access;
+  next.provenPermissions = [...access.permissions];
+  let conditions = prev.conditions;
+  if (access.ok) {
+    const recovering = prev.keyAccessLostSince !== undefined || prev.lastSuccessTime === undefined;
+    const keyChanged = prev.keyID !== next.keyID;
+    if (recovering || keyChanged || specChangedSince(prev, gen)) {
+      next.lastProbeTime = at;
+      next.lastSuccessTime = at;
+    }
+    next.consecutiveFailures = 0;
+    delete next.keyAccessLostSince;
+    conditions = setCondition(
+      conditions,
+      {
+        type: ConditionType.Accessible,
+        status: "True",
+        reason: Reason.KeyAccessible,
+        message: `the key answered a wrap/unwrap round trip; permissions proven: ${access.permissions.join(", ")}`,
+      },
+      gen,
+      now,
+    );
+  } else {
+    next.lastProbeTime = at;
+    next.consecutiveFailures = (prev.consecutiveFailures ?? 0) + 1;
+    next.keyAccessLostSince = prev.keyAccessLostSince ?? at;
+    conditions = setCondition(
+      conditions,
+      {
+        type: ConditionType.Accessible,
+        status: "False",
+        reason: access.reason,
+        message: `${access.message}; dependants become Inaccessible when their grace period runs out. Fix the key or its permissions in the vault.`,
+      },
+      gen,
+      now,
+    );
+  }
+  const unmet = outcome.unmet;
+  next.unmetRequirements = unmet.map((u) => ({ reason: u.reason, message: u.message }));
+  conditions = setCondition(
+    conditions,
+    unmet.length === 0 && d
+      ? {
+          type: ConditionType.RequirementsMet,
+          status: "True",
+          reason: Reason.RequirementsMet,
+          message: "the key meets every requirement (R5)",
+        }
+      : {
+          type: ConditionType.RequirementsMet,
+          status: d ? "False" : "Unknown",
+          reason: unmet[0]?.reason ?? (d ? Reason.RequirementsMet : "KeyNotDescribed"),
+          message: d
+            ? unmet.map((u) => u.message).join("; ")
+            : "the key could not be read, so its requirements could not be checked",
+        },
+    gen,
+    now,
+  );
+  const ready = access.ok && unmet.length === 0 && d !== undefined;
+  conditions = setCondition(
+    conditions,
+    ready
+      ? {
+          type: ConditionType.Ready,
+          status: "True",
+          reason: Reason.Reconciled,
+          message: "the key may protect DEKs",
+        }
+      : {
+          type: ConditionType.Ready,
+          status: "False",
+          reason: access.ok ? (unmet[0]?.reason ?? "KeyNotDescribed") : access.reason,
+          message: access.ok
+            ? "the key does not meet its requirements: see RequirementsMet"
+            : "the key is not accessible: see Accessible",
+        },
+    gen,
+    now,
+  );
+  next.conditions = conditions;
+  return next;
+}
+
+function specChangedSince(prev: KeyProtectorStatus, gen: number | undefined): boolean {
+  return prev.observedGeneration !== gen;
+}
+
+function setOptional<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | undefined): void {
+  if (value === undefined) delete target[key];
+  else target[key] = value;
+}

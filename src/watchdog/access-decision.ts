@@ -1,0 +1,100 @@
+import { evaluateGrace, formatRemaining } from "./grace.js";
+
+/**
+ * R10, R11, R23: the pure decision of the key-access watchdog for one server or database. It
+ * reads what the KeyProtector last saw of the key and the resource's own state, and says what the
+ * KeyAccessible condition should say, which state the resource is in, and what must be done:
+ * nothing, enforce (the grace period ran out), or revalidate (the way back from Inaccessible).
+ */
+export type State = "Provisioning" | "Available" | "Inaccessible" | "Revalidating" | "Deleting";
+
+export interface AccessInput {
+  state: State | undefined;
+  /** the protector's key answered its last probe */
+  accessible: boolean;
+  /** why not (an R10 reason), when not accessible */
+  reason?: string;
+  detail?: string;
+  /** when access was first lost (the KeyProtector's keyAccessLostSince) */
+  lostSince?: string;
+  gracePeriodMs: number;
+  revalidation: "Automatic" | "Manual";
+  revalidationToken?: string;
+  lastRevalidatedToken?: string;
+  /** something else holds the resource Inaccessible (its server is; it is a copy not yet revalidated) */
+  heldInaccessible?: { reason: string; message: string };
+  now: Date;
+}
+
+export type AccessAction = "none" | "enforce" | "revalidate";
+
+export interface AccessDecision {
+  condition: { status: "True" | "False"; reason: string; message: string };
+  state: State;
+  action: AccessAction;
+  keyAccessLostSince?: string;
+  /** look again at the grace deadline */
+  requeueAfterMs?: number;
+}
+
+export function decideAccess(input: AccessInput): AccessDecision {
+  const current = input.state ?? "Provisioning";
+  if (input.accessible) {
+    const condition = {
+      status: "True" as const,
+      reason: "KeyAccessible",
+      message: "the protector's key answered its last probe",
+    };
+    if (input.heldInaccessible) {
+      return {
+        condition,
+        state: "Inaccessible",
+        action: current === "Inaccessible" ? "none" : "enforce",
+      };
+    }
+    if (current === "Inaccessible" || current === "Revalidating") {
+      const asked =
+        input.revalidation === "Automatic" ||
+        (input.revalidationToken !== undefined && input.revalidationToken !== input.lastRevalidatedToken);
+      return asked
+        ? { condition, state: current, action: "revalidate" }
+        : {
+            condition: {
+              ...condition,
+              message:
+                "the key is reachable again; revalidation is Manual: change spec.revalidationToken (kubectl tde revalidate) to bring the server back",
+            },
+            state: current,
+            action: "none",
+          };
+    }
+    return { condition, state: current === "Provisioning" ? "Available" : current, action: "none" };
+  }
+
+  const lostSince = input.lostSince ?? input.now.toISOString();
+  const verdict = evaluateGrace(new Date(lostSince), input.gracePeriodMs, input.now);
+  const why = `${input.reason ?? "KeyInaccessible"}${input.detail ? `: ${input.detail}` : ""}`;
+  if (current === "Inaccessible" || verdict.expired || input.heldInaccessible) {
+    return {
+      condition: {
+        status: "False",
+        reason: input.reason ?? "KeyInaccessible",
+        message: `key access lost since ${lostSince} (${why}); the grace period has run out and the resource is Inaccessible. Restore the key or its permissions, then revalidate (automatic, or change spec.revalidationToken).`,
+      },
+      state: "Inaccessible",
+      action: current === "Inaccessible" ? "none" : "enforce",
+      keyAccessLostSince: lostSince,
+    };
+  }
+  return {
+    condition: {
+      status: "False",
+      reason: input.reason ?? "KeyInaccessible",
+      message: `key access lost since ${lostSince} (${why}); the resource becomes Inaccessible in ${formatRemaining(verdict.remainingMs)} unless access returns. Restore the key (enable it, recover it, or give the identity get, wrapKey and unwrapKey).`,
+    },
+    state: current,
+    action: "none",
+    keyAccessLostSince: lostSince,
+    requeueAfterMs: verdict.remainingMs,
+  };
+}
