@@ -1,0 +1,256 @@
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ensureHelm, helm } from "../../harness/helm.js";
+import { createTestNamespace, kubectl, testKubeConfig } from "../../harness/kube.js";
+import { installCrds } from "../api/install.js";
+import {
+  dryRunApply,
+  find,
+  grants,
+  installMonitoringCrds,
+  type Manifest,
+  NAMESPACED_GRANTS,
+  type PolicyRule,
+  parseManifests,
+  repoRoot,
+  SELF_GRANTS,
+} from "./support.js";
+
+const chart = join(repoRoot, "charts", "tde-operator");
+const kc = testKubeConfig();
+const everything = [
+  "serviceMonitor.enabled=true",
+  "prometheusRule.enabled=true",
+  "grafanaDashboard.enabled=true",
+  "azureWorkloadIdentity.enabled=true",
+  "azureWorkloadIdentity.clientID=11111111-2222-3333-4444-555555555555",
+  "azureWorkloadIdentity.tenantID=66666666-7777-8888-9999-000000000000",
+];
+
+async function render(release: string, namespace: string, set: string[] = []): Promise<Manifest[]> {
+  const args = ["template", release, chart, "--namespace", namespace];
+  for (const s of set) args.push("--set", s);
+  const { stdout } = await helm(args);
+  return parseManifests(stdout);
+}
+
+beforeAll(async () => {
+  ensureHelm((line) => process.stderr.write(`[helm] ${line}\n`));
+  await installCrds();
+  await installMonitoringCrds();
+}, 900_000);
+
+describe("R30 the Helm chart", () => {
+  it("passes helm lint --strict with the defaults and with every option on", async () => {
+    const plain = await helm(["lint", "--strict", chart]);
+    expect(plain.stdout).toContain("0 chart(s) failed");
+    const args = ["lint", "--strict", chart];
+    for (const s of everything) args.push("--set", s);
+    const full = await helm(args);
+    expect(full.stdout).toContain("0 chart(s) failed");
+  });
+
+  it("refuses values its schema does not allow", async () => {
+    const bad = await helm(["template", "x", chart, "--set", "operator.logLevel=loud"]).then(
+      () => "",
+      (err: { stderr?: string }) => err.stderr ?? String(err),
+    );
+    expect(bad).toMatch(/logLevel/);
+    const typo = await helm(["template", "x", chart, "--set", "replicas=3"]).then(
+      () => "",
+      (err: { stderr?: string }) => err.stderr ?? String(err),
+    );
+    expect(typo).toMatch(/replicas/);
+  });
+
+  it("renders objects the real API server accepts (server-side dry run), CRDs included", async () => {
+    const ns = await createTestNamespace(kc, "chart");
+    const args = ["template", "tde", chart, "--namespace", ns, "--include-crds"];
+    for (const s of everything) args.push("--set", s);
+    const manifests = parseManifests((await helm(args)).stdout);
+    const kinds = manifests.map((m) => m.kind).sort();
+    expect(kinds).toEqual(
+      [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "CustomResourceDefinition",
+        "CustomResourceDefinition",
+        "CustomResourceDefinition",
+        "Deployment",
+        "PodDisruptionBudget",
+        "PrometheusRule",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+        "ServiceMonitor",
+      ].sort(),
+    );
+    const out = await dryRunApply(manifests);
+    expect(out).toContain("deployment.apps/tde-tde-operator serverside-applied (server dry run)");
+    expect(out).toContain("prometheusrule.monitoring.coreos.com/tde-tde-operator serverside-applied");
+  });
+
+  it("grants the operator nothing beyond the verbs it uses (ClusterRole and its own-namespace Role)", async () => {
+    const manifests = await render("tde", "tde-system");
+    const clusterRole = find(manifests, "ClusterRole");
+    expect(grants(clusterRole.rules as PolicyRule[])).toEqual(NAMESPACED_GRANTS);
+    for (const rule of clusterRole.rules as PolicyRule[]) {
+      expect(rule.resourceNames).toBeUndefined();
+      expect(rule.nonResourceURLs).toBeUndefined();
+      expect([...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...rule.verbs]).not.toContain("*");
+    }
+    const self = find(manifests, "Role", "tde-tde-operator-self");
+    expect(self.metadata.namespace).toBe("tde-system");
+    expect(grants(self.rules as PolicyRule[])).toEqual(SELF_GRANTS);
+    const binding = find(manifests, "ClusterRoleBinding");
+    expect(binding.subjects).toEqual([
+      { kind: "ServiceAccount", name: "tde-tde-operator", namespace: "tde-system" },
+    ]);
+  });
+
+  it("with watchNamespaces grants the same rules through a Role per namespace and no ClusterRole", async () => {
+    const manifests = await render("tde", "tde-system", ["operator.watchNamespaces={shop,billing}"]);
+    expect(manifests.filter((m) => m.kind === "ClusterRole")).toEqual([]);
+    const roles = manifests.filter((m) => m.kind === "Role" && m.metadata.name === "tde-tde-operator");
+    expect(roles.map((r) => r.metadata.namespace).sort()).toEqual(["billing", "shop"]);
+    for (const role of roles) expect(grants(role.rules as PolicyRule[])).toEqual(NAMESPACED_GRANTS);
+    // The service-managed KEK lives in the operator's namespace (R7): Secrets there, but no delete.
+    const self = find(manifests, "Role", "tde-tde-operator-self");
+    expect(grants(self.rules as PolicyRule[])).toEqual(
+      [
+        ...SELF_GRANTS,
+        ...["get", "list", "watch", "create", "update", "patch"].map((v) => `core/secrets:${v}`),
+        "core/events:create",
+        "core/events:patch",
+      ].sort(),
+    );
+    const deployment = find(manifests, "Deployment");
+    expect(JSON.stringify(deployment)).toContain("--watch-namespaces=shop,billing");
+  });
+
+  it("the RBAC it grants is what the API server authorizes for the ServiceAccount, and no more", async () => {
+    const ns = await createTestNamespace(kc, "rbac");
+    const release = `r${ns.slice(-6)}`;
+    const manifests = (await render(release, ns)).filter((m) =>
+      ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"].includes(m.kind),
+    );
+    await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: manifests }));
+    const as = `system:serviceaccount:${ns}:${release}-tde-operator`;
+    const can = async (...args: string[]) => {
+      const { stdout } = await kubectl(["auth", "can-i", "--as", as, ...args]).catch(
+        (err: { stdout?: string }) => ({ stdout: err.stdout ?? "no" }),
+      );
+      return stdout.trim();
+    };
+    expect(await can("watch", "encrypteddatabases.tde.dev", "-A")).toBe("yes");
+    expect(await can("patch", "encryptedservers.tde.dev", "--subresource=status", "-n", "other")).toBe("yes");
+    expect(await can("delete", "secrets", "-n", "other")).toBe("yes");
+    expect(await can("patch", "statefulsets.apps", "-n", "other")).toBe("yes");
+    expect(await can("create", "networkpolicies.networking.k8s.io", "-n", "other")).toBe("yes");
+    expect(await can("update", "leases.coordination.k8s.io", "-n", ns)).toBe("yes");
+    // Never: deleting our kinds, touching leases elsewhere, pods, RBAC or scaling through delete.
+    expect(await can("delete", "encryptedservers.tde.dev", "-n", "other")).toBe("no");
+    expect(await can("create", "keyprotectors.tde.dev", "-n", "other")).toBe("no");
+    expect(await can("update", "leases.coordination.k8s.io", "-n", "other")).toBe("no");
+    expect(await can("delete", "statefulsets.apps", "-n", "other")).toBe("no");
+    expect(await can("list", "pods", "-n", "other")).toBe("no");
+    expect(await can("create", "clusterroles.rbac.authorization.k8s.io")).toBe("no");
+    expect(await can("update", "networkpolicies.networking.k8s.io", "-n", "other")).toBe("no");
+    await kubectl([
+      "delete",
+      "clusterrole,clusterrolebinding",
+      `${release}-tde-operator`,
+      "--ignore-not-found",
+    ]);
+  });
+
+  it("runs the operator non-root, read-only, with no capabilities, under the restricted Pod Security Standard", async () => {
+    const manifests = await render("tde", "tde-system");
+    const deployment = find(manifests, "Deployment") as Manifest & {
+      spec: { replicas: number; template: { metadata: Record<string, unknown>; spec: PodSpec } };
+    };
+    expect(deployment.spec.replicas).toBe(2);
+    const pod = deployment.spec.template.spec;
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    const [container] = pod.containers;
+    expect(container?.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ["ALL"] },
+    });
+    expect(container?.livenessProbe?.httpGet?.path).toBe("/healthz");
+    expect(container?.readinessProbe?.httpGet?.path).toBe("/readyz");
+    expect(container?.args).toEqual(
+      expect.arrayContaining(["--operator-namespace=tde-system", "--leader-election", "--metrics-port=8080"]),
+    );
+
+    // The pod itself is admitted by a namespace enforcing the restricted profile.
+    const ns = await createTestNamespace(kc, "psa");
+    await kubectl(["label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted"]);
+    const podObject = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "operator-pod", namespace: ns },
+      spec: { ...pod, serviceAccountName: "default" },
+    };
+    const { stdout, stderr } = await kubectl(
+      ["apply", "--dry-run=server", "-f", "-"],
+      JSON.stringify(podObject),
+    );
+    expect(stdout).toContain("pod/operator-pod created (server dry run)");
+    expect(stderr).not.toMatch(/violate/);
+  });
+
+  it("with workload identity annotates the ServiceAccount and labels the pod", async () => {
+    const manifests = await render("tde", "tde-system", everything);
+    const sa = find(manifests, "ServiceAccount");
+    expect(sa.metadata.annotations).toEqual({
+      "azure.workload.identity/client-id": "11111111-2222-3333-4444-555555555555",
+      "azure.workload.identity/tenant-id": "66666666-7777-8888-9999-000000000000",
+    });
+    const deployment = find(manifests, "Deployment") as Manifest & {
+      spec: { template: { metadata: { labels: Record<string, string> } } };
+    };
+    expect(deployment.spec.template.metadata.labels["azure.workload.identity/use"]).toBe("true");
+    const plain = find(await render("tde", "tde-system"), "Deployment") as typeof deployment;
+    expect(plain.spec.template.metadata.labels["azure.workload.identity/use"]).toBeUndefined();
+  });
+
+  it("R28 alerts on key access lost, inaccessible resources, blocked rotations and keys expiring in 30 days", async () => {
+    const manifests = await render("tde", "tde-system", ["prometheusRule.enabled=true"]);
+    const rule = find(manifests, "PrometheusRule") as Manifest & {
+      spec: { groups: { rules: { alert: string; expr: string }[] }[] };
+    };
+    const alerts = Object.fromEntries(rule.spec.groups.flatMap((g) => g.rules).map((r) => [r.alert, r.expr]));
+    expect(alerts.TDEKeyAccessLost).toBe("tde_key_accessible == 0");
+    expect(alerts.TDEResourceInaccessible).toContain('tde_resources{state="Inaccessible"}');
+    expect(alerts.TDERotationBlocked).toContain("tde_rotations_total");
+    expect(alerts.TDEKeyExpiringSoon).toBe("(tde_key_expiry_timestamp_seconds - time()) < 2592000");
+    const dashboard = find(
+      await render("tde", "tde-system", ["grafanaDashboard.enabled=true"]),
+      "ConfigMap",
+    ) as Manifest & { data: Record<string, string> };
+    const json = JSON.parse(dashboard.data["tde-operator.json"] ?? "{}") as { panels: unknown[] };
+    expect(json.panels.length).toBeGreaterThan(5);
+  });
+});
+
+interface Probe {
+  httpGet?: { path: string };
+}
+interface PodSpec {
+  securityContext?: Record<string, unknown>;
+  containers: {
+    args?: string[];
+    securityContext?: Record<string, unknown>;
+    livenessProbe?: Probe;
+    readinessProbe?: Probe;
+  }[];
+  [field: string]: unknown;
+}
