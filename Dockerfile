@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# The tde-operator image: the operator (dist/src/main.js, the default command), the init-container
+# agent (dist/src/agent/main.js, R26) and the kubectl-tde plugin (dist/src/cli/main.js).
+#
+#   docker build -t ghcr.io/tde-dev/tde-operator:0.1.0 .
+#
+# The runtime is distroless Node.js 20 as the nonroot user (uid/gid 65532): no shell, no package
+# manager, only the production dependencies. It runs under a read-only root filesystem.
+
+ARG NODE_VERSION=20
+
+# 1. Compile TypeScript with every dependency.
+FROM node:${NODE_VERSION}-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# 2. Only the production dependencies.
+FROM node:${NODE_VERSION}-bookworm-slim AS deps
+WORKDIR /src
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
+
+# 3. The runtime.
+FROM gcr.io/distroless/nodejs20-debian12:nonroot
+WORKDIR /app
+ENV NODE_ENV=production \
+    NODE_OPTIONS=--enable-source-maps
+# package.json carries "type": "module", which the compiled ESM needs.
+COPY --from=deps --chown=65532:65532 /src/package.json ./package.json
+COPY --from=deps --chown=65532:65532 /src/node_modules ./node_modules
+COPY --from=build --chown=65532:65532 /src/dist/src ./dist/src
+COPY --chown=65532:65532 crds ./crds
+USER 65532:65532
+EXPOSE 8080
+# The image's entrypoint is node; the agent runs with
+#   command: ["/nodejs/bin/node", "/app/dist/src/agent/main.js", "unwrap", ...]
+CMD ["/app/dist/src/main.js"]
+
+LABEL org.opencontainers.image.title="tde-operator" \
+      org.opencontainers.image.description="Transparent data encryption with customer-managed keys for databases on Kubernetes" \
+      org.opencontainers.image.source="https://github.com/tde-dev/tde-operator" \
+      org.opencontainers.image.licenses="Apache-2.0"
