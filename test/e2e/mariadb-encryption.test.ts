@@ -208,6 +208,17 @@ describe("e2e: MariaDB encrypted at rest with the key tde-agent unwraps (R1, R2,
     expect(() => statSync(onDisk)).toThrow();
   });
 
+  it("R26 an identity without access to the KEK cannot unwrap: exit 69, PermissionDenied and what to grant", async () => {
+    await mountEnvelope();
+    const strangerConfig = join(baseDir, "stranger.kubeconfig");
+    writeFileSync(strangerConfig, kubeConfigForUser(`stranger-${namespace}`).exportConfig(), { mode: 0o600 });
+    const result = await runAgent(unwrapArgs().map((a) => (a === agentKubeconfig ? strangerConfig : a)));
+    expect(result.code, result.stderr).toBe(69);
+    expect(result.stderr).toMatch(/: PermissionDenied/);
+    expect(result.stderr).toMatch(/what to do: this pod's identity lacks get\/unwrapKey on the key/);
+    expect(() => statSync(keyFile)).toThrow();
+  });
+
   it("R26 R2 unwraps the envelope with the pod's own identity into a 0400 tmpfs key file in MariaDB format", async () => {
     const envelope = await mountEnvelope();
     const result = await runAgent(unwrapArgs());
