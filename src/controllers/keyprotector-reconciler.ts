@@ -20,8 +20,8 @@ export interface KeyProtectorReconcilerDeps {
   now: () => Date;
   log: Logger;
   /** told when a KeyProtector's accessibility flips, for events and metrics */
-  onAccessChange?: (kp: KeyProtector, accessible: boolean, reason: string, message: string) => void;
-  onProbed?: (kp: KeyProtector, status: KeyProtectorStatus) => void;
+  onAccessChange?: (kp: Kube<KeyProtector>, accessible: boolean, reason: string, message: string) => void;
+  onProbed?: (kp: Kube<KeyProtector>, status: KeyProtectorStatus) => void;
 }
 
 /**

@@ -1,4 +1,11 @@
-import * as k8s from "@kubernetes/client-node";
+import {
+  isAlreadyExists,
+  isNotFound,
+  type KubeClient,
+  type KubeObject,
+  type OwnerReference,
+  type ResourceKind,
+} from "../runtime/index.js";
 
 /**
  * R10/R11: what the operator does to a server's workload when its key is lost past the grace
@@ -20,34 +27,40 @@ export interface EnforcementRecord {
 export const PREVIOUS_REPLICAS_ANNOTATION = "tde.dev/previous-replicas";
 export const ENFORCED_BY_ANNOTATION = "tde.dev/enforced-by";
 
-const mergePatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+export const StatefulSetKind: ResourceKind = {
+  group: "apps",
+  version: "v1",
+  plural: "statefulsets",
+  kind: "StatefulSet",
+};
+export const DeploymentKind: ResourceKind = {
+  group: "apps",
+  version: "v1",
+  plural: "deployments",
+  kind: "Deployment",
+};
+export const NetworkPolicyKind: ResourceKind = {
+  group: "networking.k8s.io",
+  version: "v1",
+  plural: "networkpolicies",
+  kind: "NetworkPolicy",
+};
 
-interface Scalable {
-  metadata?: k8s.V1ObjectMeta;
-  spec?: { replicas?: number; selector?: k8s.V1LabelSelector };
+interface Scalable extends KubeObject {
+  spec?: { replicas?: number; selector?: Record<string, unknown> };
 }
 
+const workloadKind = (ref: WorkloadRef) => (ref.kind === "StatefulSet" ? StatefulSetKind : DeploymentKind);
+
 export class Enforcer {
-  private readonly apps: k8s.AppsV1Api;
-  private readonly net: k8s.NetworkingV1Api;
+  constructor(private readonly client: KubeClient) {}
 
-  constructor(kc: k8s.KubeConfig) {
-    this.apps = kc.makeApiClient(k8s.AppsV1Api);
-    this.net = kc.makeApiClient(k8s.NetworkingV1Api);
-  }
-
-  private async read(namespace: string, ref: WorkloadRef): Promise<Scalable> {
-    return ref.kind === "StatefulSet"
-      ? this.apps.readNamespacedStatefulSet({ namespace, name: ref.name })
-      : this.apps.readNamespacedDeployment({ namespace, name: ref.name });
+  private read(namespace: string, ref: WorkloadRef): Promise<Scalable> {
+    return this.client.get<Scalable>(workloadKind(ref), namespace, ref.name);
   }
 
   private async patch(namespace: string, ref: WorkloadRef, body: object): Promise<void> {
-    if (ref.kind === "StatefulSet") {
-      await this.apps.patchNamespacedStatefulSet({ namespace, name: ref.name, body }, mergePatch);
-    } else {
-      await this.apps.patchNamespacedDeployment({ namespace, name: ref.name, body }, mergePatch);
-    }
+    await this.client.patch(workloadKind(ref), namespace, ref.name, body);
   }
 
   /** Takes the workload away: replicas to 0 (count kept) or a deny-all-ingress NetworkPolicy. */
@@ -56,7 +69,7 @@ export class Enforcer {
     serverName: string,
     mode: EnforcementMode,
     ref: WorkloadRef | undefined,
-    owner: k8s.V1OwnerReference,
+    owner: OwnerReference,
   ): Promise<EnforcementRecord> {
     if (mode === "None" || !ref) return {};
     const workload = await this.read(namespace, ref);
@@ -77,7 +90,9 @@ export class Enforcer {
       return { previousReplicas: previous };
     }
     const name = networkPolicyName(serverName);
-    const policy: k8s.V1NetworkPolicy = {
+    const policy: KubeObject = {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
       metadata: {
         name,
         namespace,
@@ -91,9 +106,9 @@ export class Enforcer {
       },
     };
     try {
-      await this.net.createNamespacedNetworkPolicy({ namespace, body: policy });
+      await this.client.create(NetworkPolicyKind, namespace, policy);
     } catch (error) {
-      if (statusCode(error) !== 409) throw error;
+      if (!isAlreadyExists(error)) throw error;
     }
     return { networkPolicyName: name };
   }
@@ -110,7 +125,7 @@ export class Enforcer {
       try {
         workload = await this.read(namespace, ref);
       } catch (error) {
-        if (statusCode(error) !== 404) throw error;
+        if (!isNotFound(error)) throw error;
       }
       const kept = workload?.metadata?.annotations?.[PREVIOUS_REPLICAS_ANNOTATION] ?? record.previousReplicas;
       if (workload && kept !== undefined) {
@@ -122,18 +137,13 @@ export class Enforcer {
     }
     const name = record.networkPolicyName ?? networkPolicyName(serverName);
     try {
-      await this.net.deleteNamespacedNetworkPolicy({ namespace, name });
+      await this.client.delete(NetworkPolicyKind, namespace, name);
     } catch (error) {
-      if (statusCode(error) !== 404) throw error;
+      if (!isNotFound(error)) throw error;
     }
   }
 }
 
 export function networkPolicyName(serverName: string): string {
   return `${serverName}-tde-isolation`.slice(0, 253);
-}
-
-export function statusCode(error: unknown): number | undefined {
-  const e = error as { code?: number; statusCode?: number; response?: { statusCode?: number } };
-  return e?.code ?? e?.statusCode ?? e?.response?.statusCode;
 }

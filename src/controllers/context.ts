@@ -1,0 +1,26 @@
+import type { EncryptedDatabase, EncryptedServer, KeyProtector } from "../api/index.js";
+import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
+import type { EventRecorder, Informer, KubeClient, KubeObject, StatusWriter } from "../runtime/index.js";
+import type { Enforcer } from "../watchdog/enforcement.js";
+import type { DekOperations } from "./dek-operations.js";
+import type { ServiceManagedKey } from "./kek-resolution.js";
+import type { Kube } from "./resources.js";
+
+/** What the server and database reconcilers share: caches, writers and adapters, passed in by `operator.ts`. */
+export interface ControllerContext {
+  client: KubeClient;
+  status: StatusWriter;
+  events: EventRecorder;
+  dek: DekOperations;
+  enforcer: Enforcer;
+  keyProtectors: Informer<Kube<KeyProtector>>;
+  servers: Informer<Kube<EncryptedServer>>;
+  databases: Informer<Kube<EncryptedDatabase>>;
+  /** Secrets labelled tde.dev/envelope=true */
+  envelopes: Informer<KubeObject>;
+  smk: ServiceManagedKey;
+  now: () => Date;
+  log: Logger;
+  metrics?: Metrics;
+}

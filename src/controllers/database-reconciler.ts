@@ -1,0 +1,407 @@
+import {
+  type Condition,
+  ConditionType,
+  type EncryptedDatabase,
+  type EncryptedDatabaseStatus,
+  type EncryptedServer,
+  type KeyListEntry,
+  parseDuration,
+  Reason,
+  setCondition,
+  shortThumbprint,
+} from "../api/index.js";
+import { decodeEnvelopeSecret, findWrapByThumbprint, protectorWrap, zeroize } from "../crypto/index.js";
+import { isKeyAccessError } from "../kms/provider.js";
+import {
+  addFinalizer,
+  hasFinalizer,
+  type ObjectKey,
+  type Reconciler,
+  type Result,
+  removeFinalizer,
+} from "../runtime/index.js";
+import { decideAccess, type State } from "../watchdog/access-decision.js";
+import type { ControllerContext } from "./context.js";
+import type { EnvelopeSecret, Kek } from "./dek-operations.js";
+import { keyIDBelongsTo } from "./dek-operations.js";
+import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
+import { type CurrentKey, reconcileKeyList } from "./key-history.js";
+import { chooseProtector, type ProtectorChoice } from "./protector-choice.js";
+import { EncryptedDatabaseKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
+import { rotationBlocker } from "./rotation-blocker.js";
+
+type Database = Kube<EncryptedDatabase>;
+type SetCondition = (
+  type: string,
+  status: "True" | "False" | "Unknown",
+  reason: string,
+  message: string,
+) => void;
+
+/**
+ * R4, R6, R13-R18, R25: an EncryptedDatabase's own DEK, its effective protector (the database's
+ * or the server's), online re-wraps when that changes, extra keys kept for restore and
+ * replication, the key history, and the key-access state shared with its server.
+ */
+export class DatabaseReconciler implements Reconciler {
+  constructor(private readonly ctx: ControllerContext) {}
+
+  async reconcile(key: ObjectKey): Promise<Result | undefined> {
+    const ctx = this.ctx;
+    let db = ctx.databases.store.get(key.namespace, key.name);
+    if (!db) return undefined;
+    if (db.metadata.deletionTimestamp) return this.finalize(db);
+    if (!hasFinalizer(db, FINALIZER)) {
+      db = (await addFinalizer(ctx.client, EncryptedDatabaseKind, db, FINALIZER)).object;
+    }
+    const now = ctx.now();
+    const gen = db.metadata.generation;
+    const prev = db.status ?? {};
+    const next: EncryptedDatabaseStatus = { ...prev, observedGeneration: gen };
+    let conditions: Condition[] | undefined = prev.conditions;
+    const set: SetCondition = (type, status, reason, message) => {
+      conditions = setCondition(conditions, { type, status, reason, message }, gen, now);
+    };
+    const finish = async (requeueAfterMs?: number): Promise<Result | undefined> => {
+      next.conditions = conditions;
+      await this.writeStatus(db!, prev.state, next);
+      return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+    };
+
+    const server = ctx.servers.store.get(key.namespace, db.spec.serverRef.name);
+    if (!server) {
+      next.state ??= "Provisioning";
+      set(
+        ConditionType.Ready,
+        "False",
+        Reason.ServerNotFound,
+        `waiting for EncryptedServer ${db.spec.serverRef.name} in namespace ${key.namespace} (spec.serverRef resolves in the database's own namespace only)`,
+      );
+      return finish();
+    }
+
+    // R13-R15: which protector, and whether a requested change is refused.
+    const current: ProtectorChoice | undefined = prev.effectiveProtector
+      ? {
+          source: prev.effectiveProtector.source,
+          type: prev.effectiveProtector.type,
+          ...(prev.effectiveProtector.keyProtectorName
+            ? { keyProtectorName: prev.effectiveProtector.keyProtectorName }
+            : {}),
+        }
+      : undefined;
+    const decision = chooseProtector(server.spec.protector, db.spec.encryptionProtector, current);
+    if (decision.refusal) {
+      set(ConditionType.ProtectorChangeAccepted, "False", decision.refusal.reason, decision.refusal.message);
+      if (
+        findCond(prev.conditions, ConditionType.ProtectorChangeAccepted)?.reason !== decision.refusal.reason
+      ) {
+        void ctx.events.warning(db, decision.refusal.reason, decision.refusal.message);
+      }
+    } else {
+      set(
+        ConditionType.ProtectorChangeAccepted,
+        "True",
+        Reason.ProtectorAccepted,
+        `the ${decision.choice.source === "Database" ? "database's own" : "server's"} protector is in effect`,
+      );
+    }
+    const choice = decision.choice;
+    const resolved: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
+    if (!resolved.ok) {
+      next.state ??= "Provisioning";
+      set(ConditionType.Ready, "False", resolved.reason, resolved.message);
+      return finish();
+    }
+    const candidates = unwrapCandidates(ctx.keyProtectors.store, key.namespace, ctx.smk);
+    let readyBlock: { reason: string; message: string } | undefined;
+
+    // The envelope: created once; re-wrapped online when the effective protector changes (R16).
+    const secretName = envelopeSecretName("EncryptedDatabase", key.name);
+    let envelope = this.cachedEnvelope(key.namespace, secretName);
+    let target: Kek = resolved.kek;
+    if (envelope && !db.spec.autoRotation) {
+      // autoRotation off (R6): a new version of the same key does not move the DEK.
+      const wrap = protectorWrap(envelope.envelope);
+      if (wrap && wrap.thumbprint !== target.thumbprint && keyIDBelongsTo(target.ref, wrap.keyID)) {
+        target = { ...target, keyID: wrap.keyID, thumbprint: wrap.thumbprint };
+      }
+    }
+    if (!envelope) {
+      if (!resolved.ready || !resolved.access.accessible) {
+        next.state ??= "Provisioning";
+        set(
+          ConditionType.Ready,
+          "False",
+          Reason.KeyProtectorNotReady,
+          resolved.notReadyMessage ??
+            `waiting for the protector's key to be accessible: ${resolved.access.detail ?? ""}`,
+        );
+        return finish();
+      }
+      envelope = await ctx.dek.create(key.namespace, secretName, target, {
+        kind: "EncryptedDatabase",
+        name: key.name,
+      });
+      ctx.envelopes.store.upsert(envelope.secret);
+      void ctx.events.normal(
+        db,
+        "DEKCreated",
+        `database DEK ${envelope.envelope.dekID} created and wrapped by ${target.keyID}`,
+      );
+    } else if (protectorWrap(envelope.envelope)?.thumbprint !== target.thumbprint) {
+      const blocker = rotationBlocker(db, ctx.databases.store, target.thumbprint);
+      if (blocker) {
+        set(
+          ConditionType.RotationBlocked,
+          "True",
+          Reason.KeyRotationAttemptedWhileOldThumbprintInUse,
+          blocker,
+        );
+        readyBlock = { reason: Reason.KeyRotationAttemptedWhileOldThumbprintInUse, message: blocker };
+      } else if (resolved.ready && resolved.access.accessible) {
+        const from = protectorWrap(envelope.envelope)?.keyID;
+        try {
+          envelope = await ctx.dek.addWrap(envelope, candidates, target, "protector");
+          ctx.envelopes.store.upsert(envelope.secret);
+          ctx.metrics?.rotations.inc({ kind: "EncryptedDatabase", result: "success" });
+          void ctx.events.normal(
+            db,
+            "ProtectorChanged",
+            `database DEK re-wrapped from ${from} to ${target.keyID}; the old wrap is retained`,
+          );
+        } catch (error) {
+          ctx.metrics?.rotations.inc({ kind: "EncryptedDatabase", result: "error" });
+          if (!isKeyAccessError(error)) throw error;
+          readyBlock = {
+            reason: error.reason,
+            message: `re-wrapping the DEK under ${target.keyID} failed: ${error.message}; the DEK stays under its current protector`,
+          };
+        }
+      } else {
+        readyBlock = {
+          reason: Reason.KeyProtectorNotReady,
+          message: `the new protector cannot take the DEK yet (${resolved.notReadyMessage ?? resolved.access.detail ?? "not accessible"}); the DEK stays under its current protector`,
+        };
+      }
+    }
+    if (
+      !findCond(conditions, ConditionType.RotationBlocked) ||
+      readyBlock?.reason !== Reason.KeyRotationAttemptedWhileOldThumbprintInUse
+    ) {
+      if (findCond(conditions, ConditionType.RotationBlocked)?.status === "True") {
+        set(ConditionType.RotationBlocked, "False", Reason.RotationComplete, "no rotation is waiting");
+      }
+    }
+
+    // Extra keys (spec.keys): each holds a retained wrap so restores and replicas can use it.
+    const extra: CurrentKey[] = [];
+    for (const ref of db.spec.keys ?? []) {
+      const r = resolveKek(
+        ctx.keyProtectors.store,
+        key.namespace,
+        { type: "CustomerManaged", keyProtectorName: ref.keyProtectorRef.name },
+        ctx.smk,
+      );
+      if (!r.ok) {
+        readyBlock ??= { reason: r.reason, message: `spec.keys: ${r.message}` };
+        continue;
+      }
+      if (!findWrapByThumbprint(envelope.envelope, r.kek.thumbprint)) {
+        if (!r.ready || !r.access.accessible) {
+          readyBlock ??= {
+            reason: Reason.KeyProtectorNotReady,
+            message: `spec.keys: KeyProtector ${ref.keyProtectorRef.name} cannot take a wrap yet`,
+          };
+          continue;
+        }
+        envelope = await ctx.dek.addWrap(envelope, candidates, r.kek, "retained");
+        ctx.envelopes.store.upsert(envelope.secret);
+      }
+      const w = findWrapByThumbprint(envelope.envelope, r.kek.thumbprint);
+      if (w && w.role !== "protector") {
+        extra.push({
+          keyID: w.keyID,
+          thumbprint: w.thumbprint,
+          role: "additional",
+          keyProtectorName: ref.keyProtectorRef.name,
+        });
+      }
+    }
+
+    const wrap = protectorWrap(envelope.envelope);
+    next.envelopeSecretName = secretName;
+    next.dekID = envelope.envelope.dekID;
+    if (wrap) {
+      const switched = wrap.thumbprint === target.thumbprint;
+      const effective = switched ? choice : (current ?? choice);
+      next.effectiveProtector = {
+        source: effective.source,
+        type: effective.type,
+        ...(effective.keyProtectorName ? { keyProtectorName: effective.keyProtectorName } : {}),
+        keyID: wrap.keyID,
+        thumbprint: wrap.thumbprint,
+        thumbprintShort: shortThumbprint(wrap.thumbprint),
+      };
+      const protectorKey: CurrentKey = {
+        keyID: wrap.keyID,
+        thumbprint: wrap.thumbprint,
+        role: "protector",
+        ...(effective.keyProtectorName ? { keyProtectorName: effective.keyProtectorName } : {}),
+      };
+      next.keyList = reconcileKeyList((prev.keyList ?? []) as KeyListEntry[], [protectorKey, ...extra], now);
+    }
+
+    // Key access: the effective protector's, and the server's state (R10-R12, R23).
+    const serverInaccessible = (server as Kube<EncryptedServer>).status?.state === "Inaccessible";
+    const access = decideAccess({
+      state: prev.state as State | undefined,
+      accessible: resolved.access.accessible,
+      ...(resolved.access.reason ? { reason: resolved.access.reason } : {}),
+      ...(resolved.access.detail ? { detail: resolved.access.detail } : {}),
+      ...(resolved.access.lostSince ? { lostSince: resolved.access.lostSince } : {}),
+      gracePeriodMs: parseDuration(server.spec.keyAccessGracePeriod),
+      revalidation: server.spec.revalidation,
+      ...(server.spec.revalidationToken !== undefined
+        ? { revalidationToken: server.spec.revalidationToken }
+        : {}),
+      ...(prev.lastRevalidatedToken !== undefined ? { lastRevalidatedToken: prev.lastRevalidatedToken } : {}),
+      ...(serverInaccessible
+        ? {
+            heldInaccessible: {
+              reason: "ServerInaccessible",
+              message: `server ${server.metadata.name} is Inaccessible`,
+            },
+          }
+        : {}),
+      now,
+    });
+    set(
+      ConditionType.KeyAccessible,
+      access.condition.status,
+      access.condition.reason,
+      access.condition.message,
+    );
+    if (access.keyAccessLostSince) next.keyAccessLostSince = access.keyAccessLostSince;
+    else delete next.keyAccessLostSince;
+    let state: State = access.state;
+    if (access.action === "enforce") {
+      next.inaccessibleSince = now.toISOString();
+      void ctx.events.warning(
+        db,
+        "Inaccessible",
+        serverInaccessible ? `server ${server.metadata.name} is Inaccessible` : access.condition.message,
+      );
+    } else if (access.action === "revalidate") {
+      if (await this.revalidate(db, envelope, candidates, server.spec.revalidationToken, next, set)) {
+        state = "Available";
+        delete next.inaccessibleSince;
+      }
+    }
+    next.state = state;
+    if (readyBlock) set(ConditionType.Ready, "False", readyBlock.reason, readyBlock.message);
+    else if (state === "Inaccessible")
+      set(
+        ConditionType.Ready,
+        "False",
+        "Inaccessible",
+        serverInaccessible ? `server ${server.metadata.name} is Inaccessible` : access.condition.message,
+      );
+    else if (access.condition.status === "False")
+      set(ConditionType.Ready, "False", access.condition.reason, access.condition.message);
+    else
+      set(
+        ConditionType.Ready,
+        "True",
+        Reason.Available,
+        "the database DEK is wrapped by its effective protector and the key is accessible",
+      );
+    return finish(access.requeueAfterMs);
+  }
+
+  private cachedEnvelope(namespace: string, name: string): EnvelopeSecret | undefined {
+    const secret = this.ctx.envelopes.store.get(namespace, name);
+    if (!secret) return undefined;
+    return {
+      secret,
+      envelope: decodeEnvelopeSecret(secret as { type?: string; data?: Record<string, string> }),
+    };
+  }
+
+  private async revalidate(
+    db: Database,
+    envelope: EnvelopeSecret,
+    candidates: Parameters<ControllerContext["dek"]["unwrap"]>[1],
+    token: string | undefined,
+    next: EncryptedDatabaseStatus,
+    set: SetCondition,
+  ): Promise<boolean> {
+    try {
+      const { dek, wrap } = await this.ctx.dek.unwrap(envelope.envelope, candidates);
+      zeroize(dek);
+      if (token !== undefined) next.lastRevalidatedToken = token;
+      set(
+        ConditionType.Revalidated,
+        "True",
+        Reason.Revalidated,
+        `the DEK unwrapped with ${wrap.keyID} and its key check value matched`,
+      );
+      void this.ctx.events.normal(db, "Revalidated", `the DEK unwrapped with ${wrap.keyID}, KCV matched`);
+      return true;
+    } catch (error) {
+      const reason = isKeyAccessError(error) ? error.reason : Reason.RevalidationFailed;
+      set(
+        ConditionType.Revalidated,
+        "False",
+        reason,
+        `revalidation failed: ${(error as Error).message}; the database stays Inaccessible`,
+      );
+      return false;
+    }
+  }
+
+  private async writeStatus(
+    db: Database,
+    before: string | undefined,
+    next: EncryptedDatabaseStatus,
+  ): Promise<void> {
+    const ctx = this.ctx;
+    const { written, object } = await ctx.status.set(EncryptedDatabaseKind, db, next);
+    if (written) ctx.databases.store.upsert(object);
+    if (before !== next.state && next.state) {
+      ctx.metrics?.stateTransitions.inc({
+        kind: "EncryptedDatabase",
+        from: before ?? "None",
+        to: next.state,
+      });
+      if (before !== undefined)
+        void ctx.events.normal(db, `State${next.state}`, `state ${before} -> ${next.state}`);
+    }
+  }
+
+  /** R25: Retain keeps the envelope so a dropped database can be restored; Shred deletes every wrap. */
+  private async finalize(db: Database): Promise<Result | undefined> {
+    const ctx = this.ctx;
+    if (!hasFinalizer(db, FINALIZER)) return undefined;
+    const namespace = db.metadata.namespace ?? "";
+    const name = db.metadata.name ?? "";
+    if (db.status?.state !== "Deleting") {
+      await this.writeStatus(db, db.status?.state, { ...(db.status ?? {}), state: "Deleting" });
+    }
+    if (db.spec.deletionPolicy === "Shred") {
+      await ctx.dek.delete(namespace, envelopeSecretName("EncryptedDatabase", name));
+      void ctx.events.normal(
+        db,
+        "Shredded",
+        "every wrap of the database DEK was deleted: its data can never be decrypted",
+      );
+    }
+    const current = ctx.databases.store.get(namespace, name) ?? db;
+    await removeFinalizer(ctx.client, EncryptedDatabaseKind, current, FINALIZER);
+    return undefined;
+  }
+}
+
+function findCond(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}

@@ -1,0 +1,355 @@
+import {
+  type Condition,
+  ConditionType,
+  type EncryptedServer,
+  type EncryptedServerStatus,
+  parseDuration,
+  Reason,
+  setCondition,
+  shortThumbprint,
+} from "../api/index.js";
+import { decodeEnvelopeSecret, protectorWrap, zeroize } from "../crypto/index.js";
+import { isKeyAccessError } from "../kms/provider.js";
+import {
+  addFinalizer,
+  hasFinalizer,
+  isNotFound,
+  type ObjectKey,
+  ownerReference,
+  type Reconciler,
+  type Result,
+  removeFinalizer,
+} from "../runtime/index.js";
+import { decideAccess, type State } from "../watchdog/access-decision.js";
+import type { ControllerContext } from "./context.js";
+import type { EnvelopeSecret } from "./dek-operations.js";
+import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
+import { EncryptedServerKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
+
+type Server = Kube<EncryptedServer>;
+
+/**
+ * R4, R9-R12, R16, R25: an EncryptedServer's DEK, protector and key-access state. One pass reads
+ * the caches, converges the envelope (create, or re-wrap when the protector changed), decides the
+ * key-access state, enforces or gives back, and writes status once if it changed.
+ */
+export class ServerReconciler implements Reconciler {
+  constructor(private readonly ctx: ControllerContext) {}
+
+  async reconcile(key: ObjectKey): Promise<Result | undefined> {
+    const ctx = this.ctx;
+    let server = ctx.servers.store.get(key.namespace, key.name);
+    if (!server) return undefined;
+    if (server.metadata.deletionTimestamp) return this.finalize(server);
+    if (!hasFinalizer(server, FINALIZER)) {
+      server = (await addFinalizer(ctx.client, EncryptedServerKind, server, FINALIZER)).object;
+    }
+
+    const now = ctx.now();
+    const gen = server.metadata.generation;
+    const prev = server.status ?? {};
+    const next: EncryptedServerStatus = { ...prev, observedGeneration: gen };
+    let conditions: Condition[] | undefined = prev.conditions;
+    const set = (type: string, status: "True" | "False" | "Unknown", reason: string, message: string) => {
+      conditions = setCondition(conditions, { type, status, reason, message }, gen, now);
+    };
+    const finish = async (requeueAfterMs?: number): Promise<Result | undefined> => {
+      next.conditions = conditions;
+      await this.writeStatus(server!, prev.state, next);
+      return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+    };
+
+    const choice = {
+      type: server.spec.protector.type,
+      ...(server.spec.protector.keyProtectorRef
+        ? { keyProtectorName: server.spec.protector.keyProtectorRef.name }
+        : {}),
+    };
+    const resolved: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
+    if (!resolved.ok) {
+      next.state ??= "Provisioning";
+      set(ConditionType.Ready, "False", resolved.reason, resolved.message);
+      return finish();
+    }
+
+    let readyBlock: { reason: string; message: string } | undefined;
+    // The envelope: create it once, or re-wrap it online when the protector changed (R16).
+    const secretName = envelopeSecretName("EncryptedServer", key.name);
+    let envelope = this.cachedEnvelope(key.namespace, secretName);
+    if (!envelope) {
+      if (!resolved.ready || !resolved.access.accessible) {
+        next.state ??= "Provisioning";
+        set(
+          ConditionType.Ready,
+          "False",
+          Reason.KeyProtectorNotReady,
+          resolved.notReadyMessage ??
+            `waiting for the protector's key to be accessible before creating the DEK: ${resolved.access.detail ?? ""}`,
+        );
+        return finish();
+      }
+      envelope = await ctx.dek.create(key.namespace, secretName, resolved.kek, {
+        kind: "EncryptedServer",
+        name: key.name,
+      });
+      ctx.envelopes.store.upsert(envelope.secret);
+      void ctx.events.normal(
+        server,
+        "DEKCreated",
+        `server DEK ${envelope.envelope.dekID} created and wrapped by ${resolved.kek.keyID}`,
+      );
+    } else if (protectorWrap(envelope.envelope)?.thumbprint !== resolved.kek.thumbprint) {
+      if (resolved.ready && resolved.access.accessible) {
+        const from = protectorWrap(envelope.envelope)?.keyID;
+        try {
+          envelope = await ctx.dek.addWrap(
+            envelope,
+            unwrapCandidates(ctx.keyProtectors.store, key.namespace, ctx.smk),
+            resolved.kek,
+            "protector",
+          );
+          ctx.envelopes.store.upsert(envelope.secret);
+          ctx.metrics?.rotations.inc({ kind: "EncryptedServer", result: "success" });
+          void ctx.events.normal(
+            server,
+            "ProtectorChanged",
+            `server DEK re-wrapped from ${from} to ${resolved.kek.keyID}; the old wrap is retained`,
+          );
+        } catch (error) {
+          ctx.metrics?.rotations.inc({ kind: "EncryptedServer", result: "error" });
+          if (!isKeyAccessError(error)) throw error;
+          readyBlock = {
+            reason: error.reason,
+            message: `re-wrapping the DEK under ${resolved.kek.keyID} failed: ${error.message}; the DEK stays under its current protector`,
+          };
+        }
+      } else {
+        readyBlock = {
+          reason: Reason.KeyProtectorNotReady,
+          message: `the new protector cannot take the DEK yet (${resolved.notReadyMessage ?? resolved.access.detail ?? "not accessible"}); the DEK stays under its current protector`,
+        };
+      }
+    }
+
+    const wrap = protectorWrap(envelope.envelope);
+    next.envelopeSecretName = secretName;
+    next.dekID = envelope.envelope.dekID;
+    if (wrap) {
+      next.protector = {
+        type: choice.type,
+        ...(choice.keyProtectorName && wrap.thumbprint === resolved.kek.thumbprint
+          ? { keyProtectorName: choice.keyProtectorName }
+          : prev.protector?.keyProtectorName
+            ? { keyProtectorName: prev.protector.keyProtectorName }
+            : {}),
+        keyID: wrap.keyID,
+        thumbprint: wrap.thumbprint,
+        thumbprintShort: shortThumbprint(wrap.thumbprint),
+      };
+    }
+
+    // The watchdog's decision (R10, R11, R23).
+    const decision = decideAccess({
+      state: prev.state as State | undefined,
+      accessible: resolved.access.accessible,
+      ...(resolved.access.reason ? { reason: resolved.access.reason } : {}),
+      ...(resolved.access.detail ? { detail: resolved.access.detail } : {}),
+      ...(resolved.access.lostSince ? { lostSince: resolved.access.lostSince } : {}),
+      gracePeriodMs: parseDuration(server.spec.keyAccessGracePeriod),
+      revalidation: server.spec.revalidation,
+      ...(server.spec.revalidationToken !== undefined
+        ? { revalidationToken: server.spec.revalidationToken }
+        : {}),
+      ...(prev.lastRevalidatedToken !== undefined ? { lastRevalidatedToken: prev.lastRevalidatedToken } : {}),
+      now,
+    });
+    set(
+      ConditionType.KeyAccessible,
+      decision.condition.status,
+      decision.condition.reason,
+      decision.condition.message,
+    );
+    if (decision.keyAccessLostSince) next.keyAccessLostSince = decision.keyAccessLostSince;
+    else delete next.keyAccessLostSince;
+    let state: State = decision.state;
+
+    if (decision.action === "enforce") {
+      state = "Inaccessible";
+      next.inaccessibleSince = now.toISOString();
+      await this.enforce(server, next, set);
+      void ctx.events.warning(
+        server,
+        "Inaccessible",
+        `key access lost past the grace period: ${decision.condition.message}`,
+      );
+    } else if (decision.action === "revalidate") {
+      const ok = await this.revalidate(server, envelope, next, set);
+      if (ok) {
+        state = "Available";
+        delete next.inaccessibleSince;
+      }
+    }
+    next.state = state;
+    if (readyBlock) set(ConditionType.Ready, "False", readyBlock.reason, readyBlock.message);
+    else if (state === "Inaccessible")
+      set(ConditionType.Ready, "False", "Inaccessible", decision.condition.message);
+    else if (decision.condition.status === "False")
+      set(ConditionType.Ready, "False", decision.condition.reason, decision.condition.message);
+    else
+      set(
+        ConditionType.Ready,
+        "True",
+        Reason.Available,
+        "the server DEK is wrapped by its protector and the key is accessible",
+      );
+    return finish(
+      decision.requeueAfterMs ??
+        (state === "Inaccessible" && decision.action !== "none" ? 30_000 : undefined),
+    );
+  }
+
+  private cachedEnvelope(namespace: string, name: string): EnvelopeSecret | undefined {
+    const secret = this.ctx.envelopes.store.get(namespace, name);
+    if (!secret) return undefined;
+    return {
+      secret,
+      envelope: decodeEnvelopeSecret(secret as { type?: string; data?: Record<string, string> }),
+    };
+  }
+
+  private async enforce(
+    server: Server,
+    next: EncryptedServerStatus,
+    set: (type: string, status: "True" | "False" | "Unknown", reason: string, message: string) => void,
+  ): Promise<void> {
+    const mode = server.spec.enforcement;
+    const ref = server.spec.workloadRef;
+    if (mode === "None" || !ref) {
+      set(
+        ConditionType.Enforced,
+        "False",
+        mode === "None" ? Reason.EnforcementDisabled : Reason.NotEnforced,
+        mode === "None"
+          ? "enforcement is None: the server is only reported Inaccessible"
+          : "no spec.workloadRef: nothing to enforce on",
+      );
+      return;
+    }
+    try {
+      const record = await this.ctx.enforcer.apply(
+        server.metadata.namespace ?? "",
+        server.metadata.name ?? "",
+        mode,
+        ref,
+        ownerReference(server, { controller: true, blockOwnerDeletion: false }),
+      );
+      next.enforcement = { ...(next.enforcement ?? {}), ...record };
+      set(
+        ConditionType.Enforced,
+        "True",
+        mode === "ScaleToZero" ? Reason.ScaledToZero : Reason.NetworkIsolated,
+        mode === "ScaleToZero"
+          ? `${ref.kind} ${ref.name} scaled to 0 (was ${record.previousReplicas}); the count is given back on revalidation`
+          : `NetworkPolicy ${record.networkPolicyName} denies all ingress to ${ref.kind} ${ref.name}; removed on revalidation`,
+      );
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      set(
+        ConditionType.Enforced,
+        "False",
+        Reason.WorkloadNotFound,
+        `${ref.kind} ${ref.name} was not found: create it or fix spec.workloadRef`,
+      );
+    }
+  }
+
+  /** R11: unwrap the DEK with the current protector and check its KCV; on success give back what enforcement took. */
+  private async revalidate(
+    server: Server,
+    envelope: EnvelopeSecret,
+    next: EncryptedServerStatus,
+    set: (type: string, status: "True" | "False" | "Unknown", reason: string, message: string) => void,
+  ): Promise<boolean> {
+    const ctx = this.ctx;
+    const namespace = server.metadata.namespace ?? "";
+    try {
+      const { dek, wrap } = await ctx.dek.unwrap(
+        envelope.envelope,
+        unwrapCandidates(ctx.keyProtectors.store, namespace, ctx.smk),
+      );
+      zeroize(dek);
+      await ctx.enforcer.release(
+        namespace,
+        server.metadata.name ?? "",
+        server.spec.workloadRef,
+        next.enforcement ?? {},
+      );
+      delete next.enforcement;
+      if (server.spec.revalidationToken !== undefined)
+        next.lastRevalidatedToken = server.spec.revalidationToken;
+      set(
+        ConditionType.Revalidated,
+        "True",
+        Reason.Revalidated,
+        `the DEK unwrapped with ${wrap.keyID} and its key check value matched`,
+      );
+      set(ConditionType.Enforced, "False", Reason.NotEnforced, "nothing is enforced");
+      void ctx.events.normal(
+        server,
+        "Revalidated",
+        `the DEK unwrapped with ${wrap.keyID}, KCV matched; the workload is given back`,
+      );
+      return true;
+    } catch (error) {
+      const reason = isKeyAccessError(error) ? error.reason : Reason.RevalidationFailed;
+      set(
+        ConditionType.Revalidated,
+        "False",
+        reason,
+        `revalidation failed: ${(error as Error).message}; the server stays Inaccessible`,
+      );
+      void ctx.events.warning(server, "RevalidationFailed", (error as Error).message);
+      return false;
+    }
+  }
+
+  private async writeStatus(
+    server: Server,
+    before: string | undefined,
+    next: EncryptedServerStatus,
+  ): Promise<void> {
+    const ctx = this.ctx;
+    const { written, object } = await ctx.status.set(EncryptedServerKind, server, next);
+    if (written) ctx.servers.store.upsert(object);
+    if (before !== next.state && next.state) {
+      ctx.metrics?.stateTransitions.inc({ kind: "EncryptedServer", from: before ?? "None", to: next.state });
+      if (before !== undefined)
+        void ctx.events.normal(server, `State${next.state}`, `state ${before} -> ${next.state}`);
+    }
+  }
+
+  /** R25: Retain keeps the envelope for a later restore; Shred deletes every wrap of the DEK. */
+  private async finalize(server: Server): Promise<Result | undefined> {
+    const ctx = this.ctx;
+    if (!hasFinalizer(server, FINALIZER)) return undefined;
+    const namespace = server.metadata.namespace ?? "";
+    const name = server.metadata.name ?? "";
+    if (server.status?.state !== "Deleting") {
+      await this.writeStatus(server, server.status?.state, { ...(server.status ?? {}), state: "Deleting" });
+    }
+    if (server.spec.enforcement !== "None") {
+      await ctx.enforcer.release(namespace, name, server.spec.workloadRef, server.status?.enforcement ?? {});
+    }
+    if (server.spec.deletionPolicy === "Shred") {
+      await ctx.dek.delete(namespace, envelopeSecretName("EncryptedServer", name));
+      void ctx.events.normal(
+        server,
+        "Shredded",
+        "every wrap of the server DEK was deleted: its data can never be decrypted",
+      );
+    }
+    const current = ctx.servers.store.get(namespace, name) ?? server;
+    await removeFinalizer(ctx.client, EncryptedServerKind, current, FINALIZER);
+    return undefined;
+  }
+}

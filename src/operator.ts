@@ -1,0 +1,343 @@
+import * as k8s from "@kubernetes/client-node";
+import type { EncryptedDatabase, EncryptedServer, KeyProtector } from "./api/index.js";
+import { API_VERSION } from "./api/index.js";
+import type { OperatorConfig } from "./config.js";
+import type { ControllerContext } from "./controllers/context.js";
+import { DatabaseReconciler } from "./controllers/database-reconciler.js";
+import { DekOperations } from "./controllers/dek-operations.js";
+import type { ServiceManagedKey } from "./controllers/kek-resolution.js";
+import { KeyProtectorReconciler } from "./controllers/keyprotector-reconciler.js";
+import {
+  ENVELOPE_LABEL,
+  EncryptedDatabaseKind,
+  EncryptedServerKind,
+  KeyProtectorKind,
+  type Kube,
+  OWNER_KIND_LABEL,
+  OWNER_NAME_LABEL,
+  SecretKind,
+} from "./controllers/resources.js";
+import { ServerReconciler } from "./controllers/server-reconciler.js";
+import { AzureKeyVaultProvider } from "./kms/azure-key-vault.js";
+import { LocalKeyProvider, SERVICE_MANAGED_KEY_NAME } from "./kms/local.js";
+import { DefaultKmsRegistry, type KmsRegistry } from "./kms/provider.js";
+import type { Logger } from "./observability/logger.js";
+import type { Metrics } from "./observability/metrics.js";
+import {
+  Controller,
+  EventRecorder,
+  HttpKubeClient,
+  type Informer,
+  InformerFactory,
+  isAlreadyExists,
+  type KubeClient,
+  type KubeObject,
+  StatusWriter,
+} from "./runtime/index.js";
+import { Enforcer } from "./watchdog/enforcement.js";
+import { KeyProber } from "./watchdog/prober.js";
+
+/** The name of the operator's own KeyProtector for the service-managed key (R7, R9). */
+export const SERVICE_MANAGED_KEY_PROTECTOR = "tde-service-managed";
+
+export interface OperatorOptions {
+  config: OperatorConfig;
+  kubeConfig: k8s.KubeConfig;
+  log: Logger;
+  metrics: Metrics;
+  /** replaces the KMS registry (tests give the Local provider an artificial latency) */
+  kms?: KmsRegistry;
+  now?: () => Date;
+}
+
+/**
+ * Wires the operator: one API client, shared informers, the three controllers, the key prober
+ * and the service-managed key. `start` runs the controllers (call it when leading); informers
+ * are started first so a standby replica has warm caches.
+ */
+export class Operator {
+  readonly client: KubeClient;
+  readonly informers: InformerFactory;
+  readonly keyProtectors: Informer<Kube<KeyProtector>>;
+  readonly servers: Informer<Kube<EncryptedServer>>;
+  readonly databases: Informer<Kube<EncryptedDatabase>>;
+  readonly envelopes: Informer<KubeObject>;
+  readonly controllers: Controller[];
+  readonly local: LocalKeyProvider;
+  readonly prober: KeyProber;
+  private readonly smk: ServiceManagedKey;
+
+  constructor(private readonly options: OperatorOptions) {
+    const { config, kubeConfig, log, metrics } = options;
+    const now = options.now ?? (() => new Date());
+    this.client = new HttpKubeClient(kubeConfig);
+    const namespaces =
+      config.watchNamespaces.length > 0
+        ? [...new Set([...config.watchNamespaces, config.operatorNamespace])]
+        : undefined;
+    this.informers = new InformerFactory(this.client, {
+      ...(namespaces ? { namespaces } : {}),
+      observer: (signal) => {
+        if (signal.type === "error" || signal.type === "handler-error")
+          log.warn("informer trouble", { signal: signal.type, error: (signal as { error?: unknown }).error });
+      },
+    });
+    this.keyProtectors = this.informers.for<Kube<KeyProtector>>(KeyProtectorKind);
+    this.servers = this.informers.for<Kube<EncryptedServer>>(EncryptedServerKind);
+    this.databases = this.informers.for<Kube<EncryptedDatabase>>(EncryptedDatabaseKind);
+    this.envelopes = this.informers.for<KubeObject>(SecretKind, { labelSelector: `${ENVELOPE_LABEL}=true` });
+    indexDependants(this.servers, this.databases);
+
+    this.local = new LocalKeyProvider(kubeConfig.makeApiClient(k8s.CoreV1Api));
+    const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+    const kms =
+      options.kms ??
+      new DefaultKmsRegistry({
+        local: this.local,
+        azure: new AzureKeyVaultProvider({
+          readSecret: async (namespace, name, key) => {
+            const secret = await core.readNamespacedSecret({ namespace, name });
+            const value = secret.data?.[key];
+            if (value === undefined) throw new Error(`Secret ${namespace}/${name} has no key ${key}`);
+            return Buffer.from(value, "base64").toString("utf8");
+          },
+        }),
+        observe: (o) =>
+          metrics.kmsDuration.observe(
+            { provider: o.provider, operation: o.operation, result: o.outcome },
+            o.seconds,
+          ),
+      });
+    this.prober = new KeyProber(kms, {
+      intervalMs: config.probeIntervalMs,
+      now,
+      onProbe: (ref, outcome) =>
+        metrics.keyProbes.inc({
+          provider: ref.provider,
+          result: outcome.access.ok ? "ok" : outcome.access.reason,
+        }),
+    });
+    this.smk = { namespace: config.operatorNamespace, keyProtectorName: SERVICE_MANAGED_KEY_PROTECTOR };
+    const status = new StatusWriter(this.client, { fieldManager: "tde-operator" });
+    const events = new EventRecorder(this.client, {
+      component: "tde-operator",
+      instance: config.identity,
+      onError: (error) => log.debug("event not recorded", { error }),
+    });
+    const ctx: ControllerContext = {
+      client: this.client,
+      status,
+      events,
+      dek: new DekOperations(kms, this.client),
+      enforcer: new Enforcer(this.client),
+      keyProtectors: this.keyProtectors,
+      servers: this.servers,
+      databases: this.databases,
+      envelopes: this.envelopes,
+      smk: this.smk,
+      now,
+      log,
+      metrics,
+    };
+    const observer =
+      (name: string) =>
+      (r: {
+        result: string;
+        durationMs: number;
+        error?: unknown;
+        key: { namespace: string; name: string };
+      }) => {
+        metrics.reconciles.inc({ controller: name, result: r.result });
+        metrics.reconcileDuration.observe({ controller: name }, r.durationMs / 1000);
+        if (r.result === "error" || r.result === "terminal") {
+          log.warn("reconcile failed", {
+            controller: name,
+            namespace: r.key.namespace,
+            name: r.key.name,
+            error: r.error,
+          });
+        }
+      };
+
+    const kpController = new Controller({
+      name: "keyprotector",
+      concurrency: Math.max(1, Math.min(config.workers, 8)),
+      reconciler: new KeyProtectorReconciler({
+        keyProtectors: this.keyProtectors,
+        status,
+        prober: this.prober,
+        probeIntervalMs: config.probeIntervalMs,
+        now,
+        log,
+        onAccessChange: (kp, accessible, reason, message) => {
+          if (accessible) void events.normal(kp, "KeyAccessible", message);
+          else void events.warning(kp, reason, message);
+        },
+        onProbed: (kp, st) => {
+          const labels = { namespace: kp.metadata.namespace ?? "", keyprotector: kp.metadata.name ?? "" };
+          const ok = st.conditions?.find((c) => c.type === "Accessible")?.status === "True";
+          metrics.keyAccessible.set(labels, ok ? 1 : 0);
+          metrics.keyAccessLostSeconds.set(
+            labels,
+            st.keyAccessLostSince ? (now().getTime() - Date.parse(st.keyAccessLostSince)) / 1000 : 0,
+          );
+          if (st.expiresOn) metrics.keyExpiry.set(labels, Date.parse(st.expiresOn) / 1000);
+        },
+      }),
+    }).watchPrimary(
+      this.keyProtectors,
+      ({ type, old, obj }) => type !== "update" || old?.metadata.generation !== obj.metadata.generation,
+    );
+
+    const serverController = new Controller({
+      name: "encryptedserver",
+      concurrency: config.workers,
+      reconciler: new ServerReconciler(ctx),
+    })
+      .watchPrimary(this.servers)
+      .watch(this.keyProtectors, (kp) =>
+        this.servers.store.byIndex(BY_KEY_PROTECTOR, kpIndexValue(kp)).map((s) => keyOfObj(s)),
+      )
+      .watch(this.envelopes, (secret) => ownerKeys(secret, "EncryptedServer"));
+
+    const databaseController = new Controller({
+      name: "encrypteddatabase",
+      concurrency: config.workers,
+      reconciler: new DatabaseReconciler(ctx),
+    })
+      .watchPrimary(this.databases)
+      .watch(this.keyProtectors, (kp) =>
+        this.databases.store.byIndex(BY_KEY_PROTECTOR, kpIndexValue(kp)).map((d) => keyOfObj(d)),
+      )
+      .watch(this.servers, (s) =>
+        this.databases.store
+          .byIndex(BY_SERVER, `${s.metadata.namespace}/${s.metadata.name}`)
+          .map((d) => keyOfObj(d)),
+      )
+      .watch(this.databases, (d) => primaryKeys(d))
+      .watch(this.envelopes, (secret) => ownerKeys(secret, "EncryptedDatabase"));
+
+    this.controllers = [kpController, serverController, databaseController];
+    metrics.setStateSource(() => stateCounts(this.servers, this.databases));
+    this.workqueueGauge = setInterval(() => {
+      for (const c of this.controllers) metrics.workqueueDepth.set({ controller: c.name }, c.queue.depth);
+    }, 5_000);
+    this.workqueueGauge.unref();
+  }
+
+  private readonly workqueueGauge: NodeJS.Timeout;
+
+  /** Starts the informers (safe on a standby replica: read-only). */
+  startInformers(): void {
+    this.informers.start();
+  }
+
+  hasSynced(): boolean {
+    return this.informers.all().every((i) => i.hasSynced());
+  }
+
+  /** Creates the service-managed key and its KeyProtector if missing, then runs the controllers until stopped. */
+  async run(): Promise<void> {
+    await this.ensureServiceManagedKey();
+    await Promise.all(this.controllers.map((c) => c.start()));
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.workqueueGauge);
+    await Promise.all(this.controllers.map((c) => c.stop()));
+    await this.informers.stop();
+  }
+
+  private async ensureServiceManagedKey(): Promise<void> {
+    const ns = this.options.config.operatorNamespace;
+    await this.local.ensureServiceManagedKey(ns, SERVICE_MANAGED_KEY_NAME);
+    try {
+      await this.client.create(KeyProtectorKind, ns, {
+        apiVersion: API_VERSION,
+        kind: "KeyProtector",
+        metadata: {
+          name: SERVICE_MANAGED_KEY_PROTECTOR,
+          namespace: ns,
+          labels: { "app.kubernetes.io/managed-by": "tde-operator" },
+        },
+        spec: { provider: "Local", local: { secretRef: { name: SERVICE_MANAGED_KEY_NAME } } },
+      });
+    } catch (error) {
+      if (!isAlreadyExists(error)) throw error;
+    }
+  }
+}
+
+const BY_KEY_PROTECTOR = "byKeyProtector";
+const BY_SERVER = "byServer";
+
+function keyOfObj(o: { metadata: { namespace?: string; name?: string } }) {
+  return { namespace: o.metadata.namespace ?? "", name: o.metadata.name ?? "" };
+}
+
+function kpIndexValue(kp: Kube<KeyProtector>): string {
+  return kp.metadata.name === SERVICE_MANAGED_KEY_PROTECTOR &&
+    kp.metadata.labels?.["app.kubernetes.io/managed-by"] === "tde-operator"
+    ? "smk"
+    : `${kp.metadata.namespace}/${kp.metadata.name}`;
+}
+
+/** Indexes servers and databases by the KeyProtectors and servers they depend on, so a key event wakes exactly its dependants. */
+function indexDependants(
+  servers: Informer<Kube<EncryptedServer>>,
+  databases: Informer<Kube<EncryptedDatabase>>,
+): void {
+  servers.store.addIndex(BY_KEY_PROTECTOR, (s) => {
+    const ns = s.metadata.namespace;
+    const values = new Set<string>();
+    const ref = s.spec.protector.keyProtectorRef?.name;
+    if (s.spec.protector.type === "ServiceManaged") values.add("smk");
+    else if (ref) values.add(`${ns}/${ref}`);
+    const recorded = s.status?.protector?.keyProtectorName;
+    if (recorded) values.add(`${ns}/${recorded}`);
+    if (s.status?.protector?.type === "ServiceManaged") values.add("smk");
+    return [...values];
+  });
+  databases.store.addIndex(BY_KEY_PROTECTOR, (d) => {
+    const ns = d.metadata.namespace;
+    const values = new Set<string>();
+    const own = d.spec.encryptionProtector?.keyProtectorRef?.name;
+    if (own) values.add(`${ns}/${own}`);
+    for (const k of d.spec.keys ?? []) values.add(`${ns}/${k.keyProtectorRef.name}`);
+    const eff = d.status?.effectiveProtector;
+    if (eff?.keyProtectorName) values.add(`${ns}/${eff.keyProtectorName}`);
+    if (eff?.type === "ServiceManaged" || d.spec.encryptionProtector?.type === "ServiceManaged")
+      values.add("smk");
+    return [...values];
+  });
+  databases.store.addIndex(BY_SERVER, (d) => [`${d.metadata.namespace}/${d.spec.serverRef.name}`]);
+}
+
+function ownerKeys(secret: KubeObject, kind: string) {
+  const labels = secret.metadata?.labels ?? {};
+  if (labels[OWNER_KIND_LABEL] !== kind || !labels[OWNER_NAME_LABEL]) return [];
+  return [{ namespace: secret.metadata?.namespace ?? "", name: labels[OWNER_NAME_LABEL] }];
+}
+
+function primaryKeys(d: Kube<EncryptedDatabase>) {
+  const r = d.spec.replication;
+  if (r?.role !== "Secondary" || !r.primaryRef) return [];
+  return [{ namespace: r.primaryRef.namespace ?? d.metadata.namespace ?? "", name: r.primaryRef.name }];
+}
+
+function stateCounts(servers: Informer<Kube<EncryptedServer>>, databases: Informer<Kube<EncryptedDatabase>>) {
+  const counts = new Map<string, number>();
+  for (const [kind, list] of [
+    ["EncryptedServer", servers.store.list()],
+    ["EncryptedDatabase", databases.store.list()],
+  ] as const) {
+    for (const o of list) {
+      const key = `${kind}\u0000${o.status?.state ?? "Provisioning"}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+  }
+  return [...counts].map(([k, count]) => {
+    const [kind, state] = k.split("\u0000") as [string, string];
+    return { kind, state, count };
+  });
+}
