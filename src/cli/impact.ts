@@ -110,8 +110,16 @@ export function findImpact(
     const existing = rows.find(
       (r) => r.kind === row.kind && r.namespace === row.namespace && r.name === row.name,
     );
-    if (existing) existing.uses.push(...row.uses.filter((u) => !existing.uses.includes(u)));
-    else rows.push(row);
+    if (!existing) {
+      rows.push(row);
+      return;
+    }
+    const merged = [...existing.uses, ...row.uses.filter((u) => !existing.uses.includes(u))];
+    // A direct use (by name) says more than the same use found through another namespace's key.
+    existing.uses = merged.filter((u) => {
+      const direct = u.replace(" (same key material)", "").replace(", same key material)", ")");
+      return direct === u || !merged.includes(direct);
+    });
   };
   for (const target of targets) {
     for (const server of servers) {
