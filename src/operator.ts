@@ -24,6 +24,7 @@ import { DefaultKmsRegistry, type KmsRegistry } from "./kms/provider.js";
 import type { Logger } from "./observability/logger.js";
 import type { Metrics } from "./observability/metrics.js";
 import {
+  type ApiObserver,
   Controller,
   EventRecorder,
   HttpKubeClient,
@@ -47,6 +48,8 @@ export interface OperatorOptions {
   metrics: Metrics;
   /** replaces the KMS registry (tests give the Local provider an artificial latency) */
   kms?: KmsRegistry;
+  /** told of every API call the controllers make (tests count writes) */
+  apiObserver?: ApiObserver;
   now?: () => Date;
 }
 
@@ -70,7 +73,10 @@ export class Operator {
   constructor(private readonly options: OperatorOptions) {
     const { config, kubeConfig, log, metrics } = options;
     const now = options.now ?? (() => new Date());
-    this.client = new HttpKubeClient(kubeConfig);
+    this.client = new HttpKubeClient(
+      kubeConfig,
+      options.apiObserver ? { observer: options.apiObserver } : {},
+    );
     const namespaces =
       config.watchNamespaces.length > 0
         ? [...new Set([...config.watchNamespaces, config.operatorNamespace])]

@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { ControlPlane } from "./control-plane.js";
 import { LowkeyVault, locateLowkeyVaultJar } from "./lowkey-vault.js";
@@ -22,6 +24,7 @@ export default async function setup(project: TestProject) {
   project.provide("kubeconfigPath", info.kubeconfigPath);
   project.provide("apiServer", info.server);
   project.provide("kubectlPath", info.binaries.kubectl ?? "");
+  installCrds(info.binaries.kubectl, info.kubeconfigPath);
 
   const jar = locateLowkeyVaultJar(log);
   let vault: LowkeyVault | undefined;
@@ -43,4 +46,21 @@ export default async function setup(project: TestProject) {
     await vault?.stop();
     await controlPlane.stop();
   };
+}
+
+/** Every integration test may rely on our CRDs being installed and Established. */
+function installCrds(kubectl: string | undefined, kubeconfig: string): void {
+  if (!kubectl) throw new Error("kubectl is needed to install the CRDs");
+  const crds = join(import.meta.dirname, "..", "..", "crds");
+  const run = (args: string[]) =>
+    execFileSync(kubectl, ["--kubeconfig", kubeconfig, ...args], { stdio: "pipe" });
+  run(["apply", "--server-side", "-f", crds]);
+  run([
+    "wait",
+    "--for=condition=Established",
+    "--timeout=60s",
+    "crd/keyprotectors.tde.dev",
+    "crd/encryptedservers.tde.dev",
+    "crd/encrypteddatabases.tde.dev",
+  ]);
 }

@@ -1,0 +1,131 @@
+import { randomBytes } from "node:crypto";
+import * as k8s from "@kubernetes/client-node";
+import { expect } from "vitest";
+import {
+  API_VERSION,
+  type EncryptedDatabase,
+  type EncryptedServer,
+  type KeyProtector,
+} from "../../../src/api/index.js";
+import {
+  decodeEnvelopeSecret,
+  type Envelope,
+  protectorWrap,
+  verifyUnwrapped,
+  wrappedBytes,
+} from "../../../src/crypto/index.js";
+import { LocalKeyProvider } from "../../../src/kms/local.js";
+import { testKubeConfig } from "../../harness/kube.js";
+
+export const kc = () => testKubeConfig();
+
+export function suffix(): string {
+  return randomBytes(3).toString("hex");
+}
+
+export function api(kcfg: k8s.KubeConfig) {
+  const objects = kcfg.makeApiClient(k8s.CustomObjectsApi);
+  const core = kcfg.makeApiClient(k8s.CoreV1Api);
+  const local = new LocalKeyProvider(core);
+  const plural = {
+    KeyProtector: "keyprotectors",
+    EncryptedServer: "encryptedservers",
+    EncryptedDatabase: "encrypteddatabases",
+  };
+  type Kind = keyof typeof plural;
+  const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+  return {
+    core,
+    local,
+    async create(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>) {
+      await objects.createNamespacedCustomObject({
+        group: "tde.dev",
+        version: "v1alpha1",
+        namespace,
+        plural: plural[kind],
+        body: { apiVersion: API_VERSION, kind, metadata: { name, namespace }, spec },
+      });
+    },
+    async get<T>(kind: Kind, namespace: string, name: string): Promise<T> {
+      return (await objects.getNamespacedCustomObject({
+        group: "tde.dev",
+        version: "v1alpha1",
+        namespace,
+        plural: plural[kind],
+        name,
+      })) as T;
+    },
+    async patch(kind: Kind, namespace: string, name: string, body: unknown) {
+      await objects.patchNamespacedCustomObject(
+        { group: "tde.dev", version: "v1alpha1", namespace, plural: plural[kind], name, body },
+        merge,
+      );
+    },
+    async delete(kind: Kind, namespace: string, name: string) {
+      await objects.deleteNamespacedCustomObject({
+        group: "tde.dev",
+        version: "v1alpha1",
+        namespace,
+        plural: plural[kind],
+        name,
+      });
+    },
+  };
+}
+
+export type Api = ReturnType<typeof api>;
+
+export async function waitFor<T>(
+  what: string,
+  read: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      last = await read();
+      if (ok(last)) return last;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(
+    `timed out waiting for ${what}; last seen: ${JSON.stringify(last ?? lastError)?.slice(0, 2000)}`,
+  );
+}
+
+export const cond = (
+  obj: { status?: { conditions?: { type: string; status: string; reason: string }[] } },
+  type: string,
+) => obj.status?.conditions?.find((c) => c.type === type);
+
+export async function readEnvelope(a: Api, namespace: string, name: string): Promise<Envelope> {
+  const secret = await a.core.readNamespacedSecret({ namespace, name });
+  expect(secret.type).toBe("tde.dev/envelope");
+  return decodeEnvelopeSecret(secret as { type?: string; data?: Record<string, string> });
+}
+
+/** Unwraps a wrap of the envelope with the Local provider as a tenant would, and checks the KCV (R2). */
+export async function unwrapsWithKcv(
+  a: Api,
+  envelope: Envelope,
+  namespace: string,
+  keyName: string,
+  thumbprint?: string,
+) {
+  const wrap = thumbprint ? envelope.wraps.find((w) => w.thumbprint === thumbprint) : protectorWrap(envelope);
+  if (!wrap) throw new Error("no such wrap");
+  const dek = await a.local.unwrap(
+    { provider: "Local", namespace, keyName, keyID: wrap.keyID },
+    wrappedBytes(wrap),
+  );
+  verifyUnwrapped(envelope, dek, wrap.thumbprint);
+  dek.fill(0);
+  return true;
+}
+
+export type { EncryptedDatabase, EncryptedServer, KeyProtector };
