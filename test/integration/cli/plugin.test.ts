@@ -50,10 +50,10 @@ async function getJson(namespace: string, resource: string, name: string) {
 
 /** Runs kubectl-tde in this process against the test API server. */
 async function tde(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main(argv, { out: (t) => void (out += t), err: (t) => void (err += t) }, kc);
-  return { code, out, err };
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) }, kc);
+  return { code, out: out.join(""), err: err.join("") };
 }
 
 const kpObject = (name: string) => ({
