@@ -116,14 +116,15 @@ describe("R30 the Helm chart", () => {
     const roles = manifests.filter((m) => m.kind === "Role" && m.metadata.name === "tde-tde-operator");
     expect(roles.map((r) => r.metadata.namespace).sort()).toEqual(["billing", "shop"]);
     for (const role of roles) expect(grants(role.rules as PolicyRule[])).toEqual(NAMESPACED_GRANTS);
-    // The service-managed KEK lives in the operator's namespace (R7): Secrets there, but no delete.
+    // The service-managed key lives in the operator's namespace (R7): its KeyProtector and Secret.
     const self = find(manifests, "Role", "tde-tde-operator-self");
     expect(grants(self.rules as PolicyRule[])).toEqual(
       [
-        ...SELF_GRANTS,
-        ...["get", "list", "watch", "create", "update", "patch"].map((v) => `core/secrets:${v}`),
-        "core/events:create",
-        "core/events:patch",
+        ...new Set([
+          ...SELF_GRANTS,
+          ...NAMESPACED_GRANTS.filter((g) => /^tde\.dev\/keyprotectors(\/status)?:/.test(g)),
+          ...NAMESPACED_GRANTS.filter((g) => /^core\/(secrets|events):/.test(g)),
+        ]),
       ].sort(),
     );
     const deployment = find(manifests, "Deployment");
@@ -153,6 +154,7 @@ describe("R30 the Helm chart", () => {
     // Never: deleting our kinds, touching leases elsewhere, pods, RBAC or scaling through delete.
     expect(await can("delete", "encryptedservers.tde.dev", "-n", "other")).toBe("no");
     expect(await can("create", "keyprotectors.tde.dev", "-n", "other")).toBe("no");
+    expect(await can("create", "keyprotectors.tde.dev", "-n", ns)).toBe("yes");
     expect(await can("update", "leases.coordination.k8s.io", "-n", "other")).toBe("no");
     expect(await can("delete", "statefulsets.apps", "-n", "other")).toBe("no");
     expect(await can("list", "pods", "-n", "other")).toBe("no");

@@ -73,8 +73,14 @@ export const NAMESPACED_GRANTS = [
   ...expand(["networking.k8s.io"], ["networkpolicies"], ["get", "create", "delete"]),
 ].sort();
 
-/** What the operator may do in its own namespace beyond that: the leader-election Lease. */
-export const SELF_GRANTS = expand(["coordination.k8s.io"], ["leases"], ["get", "create", "update"]).sort();
+/**
+ * What the operator may do in its own namespace beyond that: the leader-election Lease, and
+ * create the service-managed key's KeyProtector (R7).
+ */
+export const SELF_GRANTS = [
+  ...expand(["coordination.k8s.io"], ["leases"], ["get", "create", "update"]),
+  "tde.dev/keyprotectors:create",
+].sort();
 
 /** Stand-ins for the Prometheus Operator's CRDs, which this cluster lacks: any object is accepted. */
 export async function installMonitoringCrds(): Promise<void> {
