@@ -167,6 +167,7 @@ export class Operator {
 
     const kpController = new Controller({
       name: "keyprotector",
+      observer: observer("keyprotector"),
       concurrency: Math.max(1, Math.min(config.workers, 8)),
       reconciler: new KeyProtectorReconciler({
         keyProtectors: this.keyProtectors,
@@ -175,6 +176,13 @@ export class Operator {
         probeIntervalMs: config.probeIntervalMs,
         now,
         log,
+        createLocalKey: async (namespace, name, size) => {
+          try {
+            await this.local.createKey(namespace, name, { size });
+          } catch (error) {
+            if ((error as { code?: number }).code !== 409) throw error;
+          }
+        },
         onAccessChange: (kp, accessible, reason, message) => {
           if (accessible) void events.normal(kp, "KeyAccessible", message);
           else void events.warning(kp, reason, message);
@@ -197,6 +205,7 @@ export class Operator {
 
     const serverController = new Controller({
       name: "encryptedserver",
+      observer: observer("encryptedserver"),
       concurrency: config.workers,
       reconciler: new ServerReconciler(ctx),
     })
@@ -208,6 +217,7 @@ export class Operator {
 
     const databaseController = new Controller({
       name: "encrypteddatabase",
+      observer: observer("encrypteddatabase"),
       concurrency: config.workers,
       reconciler: new DatabaseReconciler(ctx),
     })

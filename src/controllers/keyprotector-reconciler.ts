@@ -22,6 +22,11 @@ export interface KeyProtectorReconcilerDeps {
   /** told when a KeyProtector's accessibility flips, for events and metrics */
   onAccessChange?: (kp: Kube<KeyProtector>, accessible: boolean, reason: string, message: string) => void;
   onProbed?: (kp: Kube<KeyProtector>, status: KeyProtectorStatus) => void;
+  /**
+   * R7: the embedded default creates a Local KEK on first use. Only for a KeyProtector that has
+   * never resolved a key: a key that vanished later is reported KeyNotFound, never replaced.
+   */
+  createLocalKey?: (namespace: string, name: string, size: number) => Promise<void>;
 }
 
 /**
@@ -45,7 +50,25 @@ export class KeyProtectorReconciler implements Reconciler {
     if (!specChanged && age < probeIntervalMs) {
       return { requeueAfterMs: probeIntervalMs - age };
     }
-    const outcome = await prober.probe(ref, requirementsOf(kp));
+    let outcome = await prober.probe(ref, requirementsOf(kp));
+    if (
+      this.deps.createLocalKey &&
+      ref.provider === "Local" &&
+      !kp.status?.keyID &&
+      !outcome.description &&
+      !outcome.access.ok &&
+      outcome.access.reason === "KeyNotFound"
+    ) {
+      const sizes = requirementsOf(kp).allowedKeySizes ?? [3072];
+      const size = sizes.includes(3072) ? 3072 : (sizes[0] ?? 3072);
+      await this.deps.createLocalKey(ref.namespace, ref.keyName, size);
+      this.deps.log.info("created a Local KEK on first use", {
+        namespace: ref.namespace,
+        key: ref.keyName,
+        size,
+      });
+      outcome = await prober.probe(ref, requirementsOf(kp), { force: true });
+    }
     const next = statusFrom(kp, outcome, now());
     const { written } = await this.deps.status.set(KeyProtectorKind, kp, next);
     const wasAccessible = kp.status?.conditions?.find((c) => c.type === ConditionType.Accessible)?.status;

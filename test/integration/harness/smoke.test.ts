@@ -43,22 +43,35 @@ describe("the harness's real control plane", () => {
       .toBe("True");
 
     const namespace = await createTestNamespace(kc, "smoke");
+    const objects = kc.makeApiClient(k8s.CustomObjectsApi);
+    // Established can come a moment before the new resource is served by every handler: list first.
+    await expect
+      .poll(
+        async () =>
+          (await objects.listNamespacedCustomObject({
+            group,
+            version: "v1",
+            namespace,
+            plural: "widgets",
+          })) !== undefined,
+        { timeout: 30_000, interval: 200 },
+      )
+      .toBe(true);
     const seen: string[] = [];
     const watch = new k8s.Watch(kc);
-    let resolveSeen: () => void = () => {};
-    const seenPromise = new Promise<void>((r) => {
-      resolveSeen = r;
+    let settle: (error?: unknown) => void = () => {};
+    const seenPromise = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error ? reject(error) : resolve());
     });
     const req = await watch.watch(
       `/apis/${group}/v1/namespaces/${namespace}/widgets`,
       {},
       (phase, obj: k8s.KubernetesObject) => {
         seen.push(`${phase} ${obj.metadata?.name}`);
-        resolveSeen();
+        settle();
       },
-      () => {},
+      (error) => settle(error ?? new Error("the watch ended before any event")),
     );
-    const objects = kc.makeApiClient(k8s.CustomObjectsApi);
     await objects.createNamespacedCustomObject({
       group,
       version: "v1",
