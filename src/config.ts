@@ -16,6 +16,8 @@ export interface OperatorConfig {
   kmsRateLimit: number;
   /** maximum KMS calls in flight */
   kmsConcurrency: number;
+  /** artificial latency added to every Local provider call, in ms (benchmarks: a vault's round trip); 0: none */
+  localKmsLatencyMs?: number;
   logLevel: LogLevel;
   metricsPort: number;
   leaderElection: boolean;
@@ -37,6 +39,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2)): OperatorCon
       workers: { type: "string" },
       "kms-rate-limit": { type: "string" },
       "kms-concurrency": { type: "string" },
+      "local-kms-latency": { type: "string" },
       "log-level": { type: "string" },
       "metrics-port": { type: "string" },
       "leader-election": { type: "boolean" },
@@ -69,6 +72,11 @@ export function parseConfig(argv: string[] = process.argv.slice(2)): OperatorCon
     workers: int(pick(values.workers, "TDE_WORKERS"), 4, "--workers") || 1,
     kmsRateLimit: int(pick(values["kms-rate-limit"], "TDE_KMS_RATE_LIMIT"), 0, "--kms-rate-limit"),
     kmsConcurrency: int(pick(values["kms-concurrency"], "TDE_KMS_CONCURRENCY"), 16, "--kms-concurrency") || 1,
+    localKmsLatencyMs: int(
+      pick(values["local-kms-latency"], "TDE_LOCAL_KMS_LATENCY"),
+      0,
+      "--local-kms-latency",
+    ),
     logLevel: level,
     metricsPort: int(pick(values["metrics-port"], "TDE_METRICS_PORT"), 8080, "--metrics-port"),
     leaderElection: values["no-leader-election"]

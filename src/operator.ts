@@ -19,6 +19,7 @@ import {
 } from "./controllers/resources.js";
 import { ServerReconciler } from "./controllers/server-reconciler.js";
 import { AzureKeyVaultProvider } from "./kms/azure-key-vault.js";
+import { withLatency } from "./kms/latency.js";
 import { LocalKeyProvider, SERVICE_MANAGED_KEY_NAME } from "./kms/local.js";
 import { DefaultKmsRegistry, type KmsRegistry } from "./kms/provider.js";
 import type { Logger } from "./observability/logger.js";
@@ -99,7 +100,8 @@ export class Operator {
     const kms =
       options.kms ??
       new DefaultKmsRegistry({
-        local: this.local,
+        // benchmarks: a vault's round trip added to every Local call (--local-kms-latency)
+        local: withLatency(this.local, config.localKmsLatencyMs ?? 0),
         azure: new AzureKeyVaultProvider({
           readSecret: async (namespace, name, key) => {
             const secret = await core.readNamespacedSecret({ namespace, name });
