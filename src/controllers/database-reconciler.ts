@@ -27,7 +27,9 @@ import { keyIDBelongsTo } from "./dek-operations.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { type CurrentKey, reconcileKeyList } from "./key-history.js";
 import { chooseProtector, type ProtectorChoice } from "./protector-choice.js";
+import { linkedSecondaries, linkSecondary, secondariesMissingKey } from "./replication.js";
 import { EncryptedDatabaseKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
+import { planRestore } from "./restore.js";
 import { rotationBlocker } from "./rotation-blocker.js";
 
 type Database = Kube<EncryptedDatabase>;
@@ -115,19 +117,61 @@ export class DatabaseReconciler implements Reconciler {
     }
     const candidates = unwrapCandidates(ctx.keyProtectors.store, key.namespace, ctx.smk);
     let readyBlock: { reason: string; message: string } | undefined;
+    const role = db.spec.replication?.role;
+    const isCopy = role === "Secondary" || db.spec.restore !== undefined;
 
-    // The envelope: created once; re-wrapped online when the effective protector changes (R16).
+    // R19, R31: a secondary must be linked to a primary that names it back.
+    let primary: Database | undefined;
+    if (role === "Secondary") {
+      const link = linkSecondary(db, ctx.databases.store);
+      if (link.ok) {
+        primary = link.primary;
+        set(
+          ConditionType.ReplicationLinked,
+          "True",
+          Reason.ReplicationLinked,
+          `secondary of ${nsName(link.primary)}`,
+        );
+      } else {
+        set(ConditionType.ReplicationLinked, "False", link.reason, link.message);
+        readyBlock = { reason: link.reason, message: link.message };
+      }
+    } else if (role === "Primary") {
+      set(
+        ConditionType.ReplicationLinked,
+        "True",
+        Reason.ReplicationLinked,
+        `primary of ${linkedSecondaries(db, ctx.databases.store).length} secondaries`,
+      );
+    }
+
+    // The key to wrap with: the effective protector, pinned to its version when autoRotation is
+    // off (R6), or, for a secondary, its own key holding the primary's protector (R21).
     const secretName = envelopeSecretName("EncryptedDatabase", key.name);
     let envelope = this.cachedEnvelope(key.namespace, secretName);
     let target: Kek = resolved.kek;
+    let targetChoice: ProtectorChoice = choice;
     if (envelope && !db.spec.autoRotation) {
-      // autoRotation off (R6): a new version of the same key does not move the DEK.
       const wrap = protectorWrap(envelope.envelope);
       if (wrap && wrap.thumbprint !== target.thumbprint && keyIDBelongsTo(target.ref, wrap.keyID)) {
         target = { ...target, keyID: wrap.keyID, thumbprint: wrap.thumbprint };
       }
     }
+    const primaryThumbprint = primary?.status?.effectiveProtector?.thumbprint;
+    if (primary && primaryThumbprint && db.spec.autoRotation && primaryThumbprint !== target.thumbprint) {
+      const follow = this.ownKeyHolding(db, server, primaryThumbprint);
+      if (follow) {
+        target = follow.kek;
+        targetChoice = { source: follow.source, type: "CustomerManaged", keyProtectorName: follow.name };
+      }
+    }
+
     if (!envelope) {
+      if (readyBlock) {
+        next.state ??= "Provisioning";
+        set(ConditionType.Ready, "False", readyBlock.reason, readyBlock.message);
+        return finish();
+      }
       if (!resolved.ready || !resolved.access.accessible) {
         next.state ??= "Provisioning";
         set(
@@ -139,18 +183,81 @@ export class DatabaseReconciler implements Reconciler {
         );
         return finish();
       }
-      envelope = await ctx.dek.create(key.namespace, secretName, target, {
-        kind: "EncryptedDatabase",
-        name: key.name,
-      });
+      const owner = { kind: "EncryptedDatabase", name: key.name };
+      if (db.spec.restore) {
+        const plan = planRestore(db, ctx.databases.store, ctx.envelopes.store, ctx.keyProtectors.store, now);
+        if (!plan.ok) {
+          next.state ??= "Provisioning";
+          if (plan.missing) next.missingThumbprints = plan.missing;
+          set(ConditionType.Restored, "False", plan.reason, plan.message);
+          set(ConditionType.Ready, "False", plan.reason, plan.message);
+          return finish();
+        }
+        envelope = await ctx.dek.copy(
+          plan.source.envelope,
+          unwrapCandidates(ctx.keyProtectors.store, plan.sourceNamespace, ctx.smk),
+          key.namespace,
+          secretName,
+          target,
+          owner,
+        );
+        delete next.missingThumbprints;
+        set(
+          ConditionType.Restored,
+          "True",
+          Reason.Restored,
+          `DEK ${envelope.envelope.dekID} copied from ${plan.sourceNamespace}/${db.spec.restore.sourceRef.name}; keys cover ${plan.needed.length} thumbprint(s)`,
+        );
+        void ctx.events.normal(
+          db,
+          "Restored",
+          `DEK copied from ${plan.sourceNamespace}/${db.spec.restore.sourceRef.name}; the copy starts Inaccessible until revalidated`,
+        );
+      } else if (primary) {
+        const primaryEnvelope = this.cachedEnvelope(
+          nsOf(primary),
+          envelopeSecretName("EncryptedDatabase", primary.metadata.name ?? ""),
+        );
+        if (!primaryEnvelope) {
+          next.state ??= "Provisioning";
+          set(
+            ConditionType.Ready,
+            "False",
+            Reason.Provisioning,
+            `waiting for primary ${nsName(primary)} to have its DEK`,
+          );
+          return finish();
+        }
+        envelope = await ctx.dek.copy(
+          primaryEnvelope.envelope,
+          unwrapCandidates(ctx.keyProtectors.store, nsOf(primary), ctx.smk),
+          key.namespace,
+          secretName,
+          target,
+          owner,
+        );
+        void ctx.events.normal(
+          db,
+          "ReplicaDEKCopied",
+          `the DEK of ${nsName(primary)} is wrapped here under ${target.keyID}`,
+        );
+      } else {
+        envelope = await ctx.dek.create(key.namespace, secretName, target, owner);
+        void ctx.events.normal(
+          db,
+          "DEKCreated",
+          `database DEK ${envelope.envelope.dekID} created and wrapped by ${target.keyID}`,
+        );
+      }
       ctx.envelopes.store.upsert(envelope.secret);
-      void ctx.events.normal(
-        db,
-        "DEKCreated",
-        `database DEK ${envelope.envelope.dekID} created and wrapped by ${target.keyID}`,
-      );
     } else if (protectorWrap(envelope.envelope)?.thumbprint !== target.thumbprint) {
       const blocker = rotationBlocker(db, ctx.databases.store, target.thumbprint);
+      const notOnSecondaries =
+        role === "Primary"
+          ? secondariesMissingKey(db, ctx.databases.store, target.thumbprint, (s) =>
+              this.hasWrap(s, target.thumbprint),
+            )
+          : [];
       if (blocker) {
         set(
           ConditionType.RotationBlocked,
@@ -159,11 +266,33 @@ export class DatabaseReconciler implements Reconciler {
           blocker,
         );
         readyBlock = { reason: Reason.KeyRotationAttemptedWhileOldThumbprintInUse, message: blocker };
-      } else if (resolved.ready && resolved.access.accessible) {
+      } else if (!resolved.ready || !resolved.access.accessible) {
+        readyBlock = {
+          reason: Reason.KeyProtectorNotReady,
+          message: `the new protector cannot take the DEK yet (${resolved.notReadyMessage ?? resolved.access.detail ?? "not accessible"}); the DEK stays under its current protector`,
+        };
+      } else if (notOnSecondaries.length > 0) {
+        // R21: the new key goes to every secondary first; until then the primary does not switch.
+        next.rotation = {
+          phase: "AddingToSecondaries",
+          ...(protectorWrap(envelope.envelope)
+            ? { fromThumbprint: protectorWrap(envelope.envelope)!.thumbprint }
+            : {}),
+          toKeyID: target.keyID,
+          toThumbprint: target.thumbprint,
+          ...(target.keyProtectorName ? { toKeyProtectorName: target.keyProtectorName } : {}),
+          startedAt:
+            prev.rotation?.toThumbprint === target.thumbprint ? prev.rotation.startedAt : now.toISOString(),
+        };
+        const message = `the protector change to ${target.thumbprint.slice(0, 12)} waits for its secondaries: ${notOnSecondaries.map((m) => `${m.name} (${m.why})`).join("; ")}; nothing has switched`;
+        set(ConditionType.RotationBlocked, "True", Reason.SecondaryCannotUseKey, message);
+        readyBlock = { reason: Reason.SecondaryCannotUseKey, message };
+      } else {
         const from = protectorWrap(envelope.envelope)?.keyID;
         try {
           envelope = await ctx.dek.addWrap(envelope, candidates, target, "protector");
           ctx.envelopes.store.upsert(envelope.secret);
+          delete next.rotation;
           ctx.metrics?.rotations.inc({ kind: "EncryptedDatabase", result: "success" });
           void ctx.events.normal(
             db,
@@ -178,54 +307,82 @@ export class DatabaseReconciler implements Reconciler {
             message: `re-wrapping the DEK under ${target.keyID} failed: ${error.message}; the DEK stays under its current protector`,
           };
         }
-      } else {
-        readyBlock = {
-          reason: Reason.KeyProtectorNotReady,
-          message: `the new protector cannot take the DEK yet (${resolved.notReadyMessage ?? resolved.access.detail ?? "not accessible"}); the DEK stays under its current protector`,
-        };
       }
+    } else if (next.rotation) {
+      delete next.rotation;
     }
     if (
-      !findCond(conditions, ConditionType.RotationBlocked) ||
-      readyBlock?.reason !== Reason.KeyRotationAttemptedWhileOldThumbprintInUse
+      readyBlock?.reason !== Reason.KeyRotationAttemptedWhileOldThumbprintInUse &&
+      readyBlock?.reason !== Reason.SecondaryCannotUseKey &&
+      findCond(conditions, ConditionType.RotationBlocked)?.status === "True"
     ) {
-      if (findCond(conditions, ConditionType.RotationBlocked)?.status === "True") {
-        set(ConditionType.RotationBlocked, "False", Reason.RotationComplete, "no rotation is waiting");
-      }
+      set(ConditionType.RotationBlocked, "False", Reason.RotationComplete, "no rotation is waiting");
     }
 
-    // Extra keys (spec.keys): each holds a retained wrap so restores and replicas can use it.
+    // Extra keys (spec.keys), and for a secondary every key of its primary's current list (R20)
+    // plus the key its primary is about to switch to (R21): each holds a proven retained wrap.
     const extra: CurrentKey[] = [];
-    for (const ref of db.spec.keys ?? []) {
+    const addRetained = async (name: string): Promise<string | undefined> => {
       const r = resolveKek(
         ctx.keyProtectors.store,
         key.namespace,
-        { type: "CustomerManaged", keyProtectorName: ref.keyProtectorRef.name },
+        { type: "CustomerManaged", keyProtectorName: name },
         ctx.smk,
       );
-      if (!r.ok) {
-        readyBlock ??= { reason: r.reason, message: `spec.keys: ${r.message}` };
-        continue;
-      }
-      if (!findWrapByThumbprint(envelope.envelope, r.kek.thumbprint)) {
-        if (!r.ready || !r.access.accessible) {
-          readyBlock ??= {
-            reason: Reason.KeyProtectorNotReady,
-            message: `spec.keys: KeyProtector ${ref.keyProtectorRef.name} cannot take a wrap yet`,
-          };
-          continue;
-        }
-        envelope = await ctx.dek.addWrap(envelope, candidates, r.kek, "retained");
+      if (!r.ok) return r.message;
+      if (!findWrapByThumbprint(envelope!.envelope, r.kek.thumbprint)) {
+        if (!r.ready || !r.access.accessible) return `KeyProtector ${name} cannot take a wrap yet`;
+        envelope = await ctx.dek.addWrap(envelope!, candidates, r.kek, "retained");
         ctx.envelopes.store.upsert(envelope.secret);
       }
-      const w = findWrapByThumbprint(envelope.envelope, r.kek.thumbprint);
-      if (w && w.role !== "protector") {
-        extra.push({
-          keyID: w.keyID,
-          thumbprint: w.thumbprint,
-          role: "additional",
-          keyProtectorName: ref.keyProtectorRef.name,
-        });
+      const w = findWrapByThumbprint(envelope!.envelope, r.kek.thumbprint);
+      if (w && w.role !== "protector" && !extra.some((e) => e.thumbprint === w.thumbprint)) {
+        extra.push({ keyID: w.keyID, thumbprint: w.thumbprint, role: "additional", keyProtectorName: name });
+      }
+      return undefined;
+    };
+    for (const ref of db.spec.keys ?? []) {
+      const problem = await addRetained(ref.keyProtectorRef.name);
+      if (problem) readyBlock ??= { reason: Reason.KeyProtectorNotReady, message: `spec.keys: ${problem}` };
+    }
+    if (primary) {
+      const required = new Set(
+        (primary.status?.keyList ?? []).filter((e) => e.until === undefined).map((e) => e.thumbprint),
+      );
+      if (primary.status?.rotation?.toThumbprint) required.add(primary.status.rotation.toThumbprint);
+      const missing: string[] = [];
+      for (const thumbprint of required) {
+        if (findWrapByThumbprint(envelope.envelope, thumbprint)) continue;
+        const holder = ctx.keyProtectors.store
+          .list(key.namespace)
+          .find((kp) => kp.status?.thumbprint === thumbprint && kp.metadata.name);
+        if (!holder || (await addRetained(holder.metadata.name ?? ""))) missing.push(thumbprint);
+      }
+      for (const w of envelope.envelope.wraps) {
+        if (
+          required.has(w.thumbprint) &&
+          w.role !== "protector" &&
+          !extra.some((e) => e.thumbprint === w.thumbprint)
+        ) {
+          extra.push({ keyID: w.keyID, thumbprint: w.thumbprint, role: "additional" });
+        }
+      }
+      if (missing.length > 0) {
+        next.missingThumbprints = missing;
+        set(
+          ConditionType.KeyListSynced,
+          "False",
+          Reason.MissingThumbprints,
+          `no KeyProtector in namespace ${key.namespace} holds the key material of ${missing.join(", ")}, which the primary ${nsName(primary)} uses: import it into this region's vault and add a KeyProtector for it`,
+        );
+      } else {
+        delete next.missingThumbprints;
+        set(
+          ConditionType.KeyListSynced,
+          "True",
+          Reason.KeyListSynced,
+          `holds every key of ${nsName(primary)}'s current key list`,
+        );
       }
     }
 
@@ -234,7 +391,7 @@ export class DatabaseReconciler implements Reconciler {
     next.dekID = envelope.envelope.dekID;
     if (wrap) {
       const switched = wrap.thumbprint === target.thumbprint;
-      const effective = switched ? choice : (current ?? choice);
+      const effective = switched ? targetChoice : (current ?? targetChoice);
       next.effectiveProtector = {
         source: effective.source,
         type: effective.type,
@@ -255,7 +412,8 @@ export class DatabaseReconciler implements Reconciler {
     // Key access: the effective protector's, and the server's state (R10-R12, R23).
     const serverInaccessible = (server as Kube<EncryptedServer>).status?.state === "Inaccessible";
     const access = decideAccess({
-      state: prev.state as State | undefined,
+      // R23: a copy (restore or replica) starts Inaccessible until it is revalidated
+      state: (prev.state ?? (isCopy ? "Inaccessible" : undefined)) as State | undefined,
       accessible: resolved.access.accessible,
       ...(resolved.access.reason ? { reason: resolved.access.reason } : {}),
       ...(resolved.access.detail ? { detail: resolved.access.detail } : {}),
@@ -317,6 +475,37 @@ export class DatabaseReconciler implements Reconciler {
         "the database DEK is wrapped by its effective protector and the key is accessible",
       );
     return finish(access.requeueAfterMs);
+  }
+
+  /** A KeyProtector this database may use (its own, its extra keys, its server's) that holds the key with this thumbprint. */
+  private ownKeyHolding(
+    db: Database,
+    server: Kube<EncryptedServer>,
+    thumbprint: string,
+  ): { kek: Kek; name: string; source: "Database" | "Server" } | undefined {
+    const names: { name: string; source: "Database" | "Server" }[] = [];
+    const own = db.spec.encryptionProtector?.keyProtectorRef?.name;
+    if (own) names.push({ name: own, source: "Database" });
+    for (const k of db.spec.keys ?? []) names.push({ name: k.keyProtectorRef.name, source: "Database" });
+    const fromServer = server.spec.protector.keyProtectorRef?.name;
+    if (fromServer) names.push({ name: fromServer, source: "Server" });
+    for (const { name, source } of names) {
+      const r = resolveKek(
+        this.ctx.keyProtectors.store,
+        nsOf(db),
+        { type: "CustomerManaged", keyProtectorName: name },
+        this.ctx.smk,
+      );
+      if (r.ok && r.kek.thumbprint === thumbprint && r.ready && r.access.accessible)
+        return { kek: r.kek, name, source };
+    }
+    return undefined;
+  }
+
+  /** Whether a database's envelope holds a wrap under this key. */
+  private hasWrap(db: Database, thumbprint: string): boolean {
+    const e = this.cachedEnvelope(nsOf(db), envelopeSecretName("EncryptedDatabase", db.metadata.name ?? ""));
+    return e !== undefined && findWrapByThumbprint(e.envelope, thumbprint) !== undefined;
   }
 
   private cachedEnvelope(namespace: string, name: string): EnvelopeSecret | undefined {
@@ -401,6 +590,9 @@ export class DatabaseReconciler implements Reconciler {
     return undefined;
   }
 }
+
+const nsOf = (d: Database) => d.metadata.namespace ?? "";
+const nsName = (d: Database) => `${nsOf(d)}/${d.metadata.name}`;
 
 function findCond(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
   return conditions?.find((c) => c.type === type);

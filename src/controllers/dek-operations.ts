@@ -6,9 +6,11 @@ import {
   type Envelope,
   encodeEnvelope,
   envelopeSecret,
+  findWrapByThumbprint,
   generateDek,
   newDekID,
   protectorWrap,
+  setProtector,
   verifyUnwrapped,
   type Wrap,
   wrappedBytes,
@@ -92,6 +94,15 @@ export class DekOperations {
     } finally {
       zeroize(dek);
     }
+    return this.store(namespace, name, envelope, owner);
+  }
+
+  private async store(
+    namespace: string,
+    name: string,
+    envelope: Envelope,
+    owner: { kind: string; name: string },
+  ): Promise<EnvelopeSecret> {
     const body = envelopeSecret(namespace, name, envelope, {
       labels: { [ENVELOPE_LABEL]: "true", [OWNER_KIND_LABEL]: owner.kind, [OWNER_NAME_LABEL]: owner.name },
     }) as unknown as KubeObject;
@@ -146,6 +157,12 @@ export class DekOperations {
     target: Kek,
     role: "protector" | "retained",
   ): Promise<EnvelopeSecret> {
+    const existing = findWrapByThumbprint(current.envelope, target.thumbprint);
+    if (existing) {
+      // proven when it was added: switching roles needs no KMS call
+      if (role !== "protector" || existing.role === "protector") return current;
+      return this.write(current, setProtector(current.envelope, target.thumbprint));
+    }
     const { dek } = await this.unwrap(current.envelope, candidates);
     let next: Envelope;
     try {
@@ -163,6 +180,38 @@ export class DekOperations {
       zeroize(dek);
     }
     return this.write(current, next);
+  }
+
+  /**
+   * R20, R24: a copy of another envelope's DEK (same id and KCV) wrapped once under `kek`, for a
+   * secondary or a restore. The source is unwrapped with the source namespace's keys and the
+   * copy is proven before it is stored. Idempotent like `create`.
+   */
+  async copy(
+    source: Envelope,
+    sourceCandidates: readonly KeyReference[],
+    namespace: string,
+    name: string,
+    kek: Kek,
+    owner: { kind: string; name: string },
+  ): Promise<EnvelopeSecret> {
+    const { dek } = await this.unwrap(source, sourceCandidates);
+    let envelope: Envelope;
+    try {
+      const provider = this.kms.providerFor(kek.ref);
+      const wrapped = await provider.wrap(refForKeyID(kek.ref, kek.keyID), dek);
+      const proof = await provider.unwrap(refForKeyID(kek.ref, wrapped.keyID), wrapped.wrapped);
+      zeroize(verifyUnwrapped(source, proof, kek.thumbprint));
+      envelope = addWrap(createEnvelope(source.dekID, source.kcv), {
+        keyID: wrapped.keyID,
+        thumbprint: kek.thumbprint,
+        wrapped: wrapped.wrapped,
+        role: "protector",
+      });
+    } finally {
+      zeroize(dek);
+    }
+    return this.store(namespace, name, envelope, owner);
   }
 
   /** Writes a changed envelope with the read's resourceVersion (a conflict is retried by the caller's requeue). */

@@ -1,0 +1,106 @@
+import { type EncryptedDatabase, MAX_SECONDARIES } from "../api/index.js";
+import type { Store } from "../runtime/index.js";
+import type { Kube } from "./resources.js";
+
+type Database = Kube<EncryptedDatabase>;
+
+/** What a secondary's link to its primary looks like (R19, R31). */
+export type SecondaryLink =
+  | { ok: true; primary: Database }
+  | { ok: false; reason: SecondaryLinkProblem; message: string };
+
+export type SecondaryLinkProblem =
+  | "PrimaryNotFound"
+  | "PrimaryIsNotPrimary"
+  | "NotListedByPrimary"
+  | "TooManySecondaries"
+  | "SecondaryNeedsDatabaseProtector";
+
+const nsOf = (d: Database) => d.metadata.namespace ?? "";
+
+/**
+ * R19, R31: a secondary is linked when its primary exists, is itself a Primary (no chaining),
+ * names this secondary back in spec.replication.secondaries (at most 4), and, when the primary
+ * has its own database-level protector, the secondary has one too.
+ */
+export function linkSecondary(db: Database, databases: Store<Database>): SecondaryLink {
+  const ref = db.spec.replication?.primaryRef;
+  const here = `${nsOf(db)}/${db.metadata.name}`;
+  if (!ref)
+    return { ok: false, reason: "PrimaryNotFound", message: "spec.replication.primaryRef is missing" };
+  const primaryNs = ref.namespace ?? nsOf(db);
+  const primary = databases.get(primaryNs, ref.name);
+  if (!primary) {
+    return {
+      ok: false,
+      reason: "PrimaryNotFound",
+      message: `waiting for the primary EncryptedDatabase ${primaryNs}/${ref.name}`,
+    };
+  }
+  if (primary.spec.replication?.role !== "Primary") {
+    return {
+      ok: false,
+      reason: "PrimaryIsNotPrimary",
+      message: `${primaryNs}/${ref.name} is not a Primary (${primary.spec.replication?.role ?? "no replication"}): a secondary must follow a primary, never another secondary (no chaining, R19)`,
+    };
+  }
+  const listed = primary.spec.replication.secondaries ?? [];
+  if (!listed.some((s) => s.name === db.metadata.name && s.namespace === nsOf(db))) {
+    const full = listed.length >= MAX_SECONDARIES;
+    return {
+      ok: false,
+      reason: full ? "TooManySecondaries" : "NotListedByPrimary",
+      message: full
+        ? `primary ${primaryNs}/${ref.name} already has ${MAX_SECONDARIES} secondaries, the most a primary may have (R19); ${here} is refused`
+        : `primary ${primaryNs}/${ref.name} does not list ${here} in spec.replication.secondaries: add it there (R31: both sides must name each other)`,
+    };
+  }
+  if (primary.status?.effectiveProtector?.source === "Database" && !db.spec.encryptionProtector) {
+    return {
+      ok: false,
+      reason: "SecondaryNeedsDatabaseProtector",
+      message: `primary ${primaryNs}/${ref.name} has a database-level protector, so this secondary needs one too: set spec.encryptionProtector to a KeyProtector of this namespace (R19)`,
+    };
+  }
+  return { ok: true, primary };
+}
+
+/** The secondaries of a primary that it lists and that name it back (the ones its rotations must wait for). */
+export function linkedSecondaries(primary: Database, databases: Store<Database>): Database[] {
+  const listed =
+    primary.spec.replication?.role === "Primary" ? (primary.spec.replication.secondaries ?? []) : [];
+  return listed
+    .map((s) => databases.get(s.namespace, s.name))
+    .filter((s): s is Database => {
+      const r = s?.spec.replication;
+      return (
+        r?.role === "Secondary" &&
+        r.primaryRef?.name === primary.metadata.name &&
+        (r.primaryRef?.namespace ?? s?.metadata.namespace) === nsOf(primary)
+      );
+    });
+}
+
+/**
+ * R21: before a primary switches to a key, every secondary must hold a proven wrap under that
+ * key (its own KeyProtector with the same key material). Returns the secondaries that do not,
+ * with why, in the order they are listed.
+ */
+export function secondariesMissingKey(
+  primary: Database,
+  databases: Store<Database>,
+  thumbprint: string,
+  hasWrap: (secondary: Database) => boolean,
+): { name: string; why: string }[] {
+  return linkedSecondaries(primary, databases)
+    .filter((s) => !hasWrap(s))
+    .map((s) => {
+      const missing = s.status?.missingThumbprints?.includes(thumbprint);
+      return {
+        name: `${nsOf(s)}/${s.metadata.name}`,
+        why: missing
+          ? `no KeyProtector in namespace ${nsOf(s)} holds the key ${thumbprint.slice(0, 12)}: import the same key material into its vault and name it in spec.keys`
+          : `it has not yet added and proven a wrap under ${thumbprint.slice(0, 12)}`,
+      };
+    });
+}

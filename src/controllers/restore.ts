@@ -1,0 +1,98 @@
+import type { EncryptedDatabase, KeyProtector } from "../api/index.js";
+import { decodeEnvelopeSecret } from "../crypto/index.js";
+import type { KubeObject, Store } from "../runtime/index.js";
+import type { EnvelopeSecret } from "./dek-operations.js";
+import { thumbprintsAt } from "./key-history.js";
+import { envelopeSecretName, type Kube } from "./resources.js";
+
+type Database = Kube<EncryptedDatabase>;
+
+export type RestorePlan =
+  | { ok: true; source: EnvelopeSecret; sourceNamespace: string; needed: string[] }
+  | {
+      ok: false;
+      reason: "SourceNotFound" | "NotAllowedBySource" | "MissingRestoreKeys";
+      message: string;
+      missing?: string[];
+    };
+
+/**
+ * R24, R31: where a restore's DEK comes from and whether it may be taken. The source is the
+ * database (or, once dropped, its retained envelope, R25); the keys given in spec.restore.keys
+ * must hold every thumbprint that protected the source at pointInTime (its key history, R18, or
+ * the retained envelope's wraps). Nothing is created unless the whole plan holds.
+ */
+export function planRestore(
+  db: Database,
+  databases: Store<Database>,
+  envelopes: Store<KubeObject>,
+  keyProtectors: Store<Kube<KeyProtector>>,
+  now: Date,
+): RestorePlan {
+  const restore = db.spec.restore;
+  const ownNs = db.metadata.namespace ?? "";
+  if (!restore) return { ok: false, reason: "SourceNotFound", message: "no spec.restore" };
+  const sourceNs = restore.sourceRef.namespace ?? ownNs;
+  const sourceName = restore.sourceRef.name;
+  const sourceDb = databases.get(sourceNs, sourceName);
+  if (sourceNs !== ownNs) {
+    const allowed = sourceDb?.spec.allowedRestoreTargets?.some(
+      (t) => t.namespace === ownNs && t.name === db.metadata.name,
+    );
+    if (!allowed) {
+      return {
+        ok: false,
+        reason: "NotAllowedBySource",
+        message: sourceDb
+          ? `source ${sourceNs}/${sourceName} does not list ${ownNs}/${db.metadata.name} in spec.allowedRestoreTargets: add it there (R31)`
+          : `source ${sourceNs}/${sourceName} is gone, so it cannot confirm this restore target; restore a dropped database in its own namespace (R31)`,
+      };
+    }
+  }
+  const secret = envelopes.get(sourceNs, envelopeSecretName("EncryptedDatabase", sourceName));
+  if (!secret) {
+    return {
+      ok: false,
+      reason: "SourceNotFound",
+      message: `no envelope of ${sourceNs}/${sourceName} exists (it was never created, or it was shredded): nothing can be restored`,
+    };
+  }
+  const source = {
+    secret,
+    envelope: decodeEnvelopeSecret(secret as { type?: string; data?: Record<string, string> }),
+  };
+  const at = restore.pointInTime ? new Date(restore.pointInTime) : now;
+  const history = sourceDb?.status?.keyList;
+  const needed =
+    history && history.length > 0
+      ? thumbprintsAt(history, at)
+      : [
+          ...new Set(
+            source.envelope.wraps
+              .filter((w) => Date.parse(w.addedAt) <= at.getTime())
+              .map((w) => w.thumbprint),
+          ),
+        ];
+  if (needed.length === 0) {
+    return {
+      ok: false,
+      reason: "SourceNotFound",
+      message: `${sourceNs}/${sourceName} had no key at ${at.toISOString()}: choose a pointInTime after it was created`,
+    };
+  }
+  const provided = new Set(
+    (restore.keys ?? [])
+      .map((k) => keyProtectors.get(ownNs, k.keyProtectorRef.name)?.status?.thumbprint)
+      .filter((t): t is string => Boolean(t)),
+  );
+  const missing = needed.filter((t) => !provided.has(t));
+  if (missing.length > 0) {
+    return {
+      ok: false,
+      reason: "MissingRestoreKeys",
+      message: `spec.restore.keys lacks ${missing.length} key(s) that protected ${sourceNs}/${sourceName} at ${at.toISOString()}: thumbprints ${missing.join(", ")}; add KeyProtectors holding them (in this namespace) to spec.restore.keys`,
+      missing,
+    };
+  }
+  return { ok: true, source, sourceNamespace: sourceNs, needed };
+}
