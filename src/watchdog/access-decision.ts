@@ -73,13 +73,22 @@ export function decideAccess(input: AccessInput): AccessDecision {
 
   const lostSince = input.lostSince ?? input.now.toISOString();
   const verdict = evaluateGrace(new Date(lostSince), input.gracePeriodMs, input.now);
-  const why = `${input.reason ?? "KeyInaccessible"}${input.detail ? `: ${input.detail}` : ""}`;
+  const reason = input.reason ?? "KeyInaccessible";
+  const why = `${reason}${input.detail ? `: ${input.detail}` : ""}`;
+  const advice = adviceFor(reason);
   if (current === "Inaccessible" || verdict.expired || input.heldInaccessible) {
+    const cause = verdict.expired
+      ? "the grace period has run out and the resource is Inaccessible"
+      : `the resource is Inaccessible (${input.heldInaccessible?.message ?? "not revalidated since access was lost"})`;
+    const back =
+      input.revalidation === "Automatic"
+        ? "it is revalidated automatically at the next successful probe"
+        : "then revalidate: change spec.revalidationToken (kubectl tde revalidate)";
     return {
       condition: {
         status: "False",
-        reason: input.reason ?? "KeyInaccessible",
-        message: `key access lost since ${lostSince} (${why}); the grace period has run out and the resource is Inaccessible. Restore the key or its permissions, then revalidate (automatic, or change spec.revalidationToken).`,
+        reason,
+        message: `key access lost since ${lostSince} (${why}); ${cause}. ${advice}; ${back}.`,
       },
       state: "Inaccessible",
       action: current === "Inaccessible" ? "none" : "enforce",
@@ -89,12 +98,39 @@ export function decideAccess(input: AccessInput): AccessDecision {
   return {
     condition: {
       status: "False",
-      reason: input.reason ?? "KeyInaccessible",
-      message: `key access lost since ${lostSince} (${why}); the resource becomes Inaccessible in ${formatRemaining(verdict.remainingMs)} unless access returns. Restore the key (enable it, recover it, or give the identity get, wrapKey and unwrapKey).`,
+      reason,
+      message: `key access lost since ${lostSince} (${why}); the resource becomes Inaccessible in ${formatRemaining(verdict.remainingMs)} (at ${verdict.deadline.toISOString()}) unless access returns. ${advice}.`,
     },
     state: current,
     action: "none",
     keyAccessLostSince: lostSince,
     requeueAfterMs: verdict.remainingMs,
   };
+}
+
+/**
+ * R10: what the person on call does about each cause, for condition messages (the runbook,
+ * docs/runbook-inaccessible.md, says more). Pure and keyed by the bounded R10 reasons.
+ */
+export function adviceFor(reason: string): string {
+  switch (reason) {
+    case "KeyDisabled":
+      return "Enable the key (or its current version) in the vault";
+    case "KeyNotFound":
+      return "Recover the soft-deleted key (it is kept for its recoverable days), or point the KeyProtector at a key that exists";
+    case "KeyExpired":
+      return "Extend the key's expiry date, or rotate to a new version";
+    case "KeyNotYetActive":
+      return "Move the key's activation date (notBefore) back, or use a version that is active";
+    case "PermissionDenied":
+      return "Give the KeyProtector's identity get, wrapKey and unwrapKey on the key (access policy or a Key Vault Crypto role)";
+    case "AuthenticationFailed":
+      return "Fix the KeyProtector's identity: its federated credential, client secret or managed identity assignment";
+    case "VaultUnreachable":
+      return "Check the operator's network path to the vault (DNS, firewall, private endpoint) and the vault's health";
+    case "Throttled":
+      return "The vault is throttling requests: access returns when it stops; lower the request rate or raise the vault's limits";
+    default:
+      return "Restore the key (enable it, recover it, or give the identity get, wrapKey and unwrapKey)";
+  }
 }
