@@ -148,7 +148,11 @@ export class ServerReconciler implements Reconciler {
       };
     }
 
-    // The watchdog's decision (R10, R11, R23).
+    // The watchdog's decision (R10, R11, R23). A copy (spec.source) starts Inaccessible: it is
+    // held there on its first decision and leaves only through a revalidation, like any
+    // Inaccessible server (Automatic: at once if the key answers; Manual: on a new token).
+    const copyHeld =
+      server.spec.source !== undefined && (prev.state === undefined || prev.state === "Provisioning");
     const decision = decideAccess({
       state: prev.state as State | undefined,
       accessible: resolved.access.accessible,
@@ -161,8 +165,17 @@ export class ServerReconciler implements Reconciler {
         ? { revalidationToken: server.spec.revalidationToken }
         : {}),
       ...(prev.lastRevalidatedToken !== undefined ? { lastRevalidatedToken: prev.lastRevalidatedToken } : {}),
+      ...(copyHeld
+        ? {
+            heldInaccessible: {
+              reason: Reason.WaitingForRevalidation,
+              message: `a copy of EncryptedServer ${server.spec.source?.sourceRef.name} (${server.spec.source?.kind}) starts Inaccessible until it is revalidated (R23)`,
+            },
+          }
+        : {}),
       now,
     });
+    const wasKeyAccessible = prev.conditions?.find((c) => c.type === ConditionType.KeyAccessible)?.status;
     set(
       ConditionType.KeyAccessible,
       decision.condition.status,
@@ -172,15 +185,31 @@ export class ServerReconciler implements Reconciler {
     if (decision.keyAccessLostSince) next.keyAccessLostSince = decision.keyAccessLostSince;
     else delete next.keyAccessLostSince;
     let state: State = decision.state;
+    if (wasKeyAccessible !== decision.condition.status) {
+      if (decision.condition.status === "False")
+        void ctx.events.warning(server, decision.condition.reason, decision.condition.message);
+      else if (wasKeyAccessible === "False")
+        void ctx.events.normal(server, "KeyAccessRestored", decision.condition.message);
+    }
 
     if (decision.action === "enforce") {
       state = "Inaccessible";
       next.inaccessibleSince = now.toISOString();
       await this.enforce(server, next, set);
+      if (copyHeld) {
+        set(
+          ConditionType.Revalidated,
+          "False",
+          Reason.WaitingForRevalidation,
+          `this server is a copy and has not been revalidated yet: ${server.spec.revalidation === "Automatic" ? "it is revalidated as soon as its key answers a probe" : "change spec.revalidationToken (kubectl tde revalidate) once its key is accessible"}`,
+        );
+      }
       void ctx.events.warning(
         server,
         "Inaccessible",
-        `key access lost past the grace period: ${decision.condition.message}`,
+        copyHeld
+          ? `a copy starts Inaccessible until it is revalidated (R23): ${decision.condition.message}`
+          : `key access lost past the grace period: ${decision.condition.message}`,
       );
     } else if (decision.action === "revalidate") {
       const ok = await this.revalidate(server, envelope, next, set);
@@ -190,9 +219,23 @@ export class ServerReconciler implements Reconciler {
       }
     }
     next.state = state;
+    // R11: with Manual revalidation only a token set while the server is Inaccessible asks for
+    // a revalidation. The token the server was created with, or one set while it was fine, is
+    // recorded as already answered, so it cannot bring the server back on its own later.
+    const token = server.spec.revalidationToken;
+    if (token !== undefined && (state !== "Inaccessible" || decision.action === "enforce"))
+      next.lastRevalidatedToken = token;
     if (readyBlock) set(ConditionType.Ready, "False", readyBlock.reason, readyBlock.message);
     else if (state === "Inaccessible")
-      set(ConditionType.Ready, "False", "Inaccessible", decision.condition.message);
+      set(
+        ConditionType.Ready,
+        "False",
+        "Inaccessible",
+        conditions?.find((c) => c.type === ConditionType.Revalidated)?.reason ===
+          Reason.WaitingForRevalidation
+          ? `a copy starts Inaccessible until it is revalidated (R23): ${decision.condition.message}`
+          : decision.condition.message,
+      );
     else if (decision.condition.status === "False")
       set(ConditionType.Ready, "False", decision.condition.reason, decision.condition.message);
     else
