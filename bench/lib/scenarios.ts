@@ -306,7 +306,8 @@ export class Bench {
     await sleep(intervals * interval);
     const p1 = (await op.scrape()).probes;
     const probesPerInterval = round((p1 - p0) / intervals, 2);
-    const distinctKeys = workload.keyProtectors.list().length; // the operator's own key is in its namespace
+    // the workload's keys, plus the operator's service-managed key (probed too, in its own namespace)
+    const distinctKeys = workload.keyProtectors.list().length + 1;
 
     const { servers, databases } = workload.dependantsOfKey(0);
     const ref = { provider: "Local" as const, namespace: shape.namespace, keyName: keyName(0) };
