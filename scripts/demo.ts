@@ -65,20 +65,27 @@ let expectingOperatorExit = false;
 let diagnose: (() => Promise<void>) | undefined;
 /** The demo had to wake a database by hand (the operator bug it names when it does). */
 let nudged = false;
+/** Ctrl-C or SIGTERM: cleanup runs from the signal handler; the story stops quietly. */
+let interrupted = false;
 
 async function cleanup(keepLogs: boolean): Promise<void> {
   cleaning ??= (async () => {
     expectingOperatorExit = true;
+    const t = Date.now();
     try {
       await operator?.stop("SIGTERM", 10_000);
     } catch {
       // already gone
     }
+    if (operator)
+      explain(dim(`operator (pid ${operator.pid}) stopped in ${((Date.now() - t) / 1000).toFixed(1)}s`));
+    const tp = Date.now();
     try {
       await plane?.stop();
     } catch {
       // already gone
     }
+    if (plane) explain(dim(`control plane stopped in ${((Date.now() - tp) / 1000).toFixed(1)}s`));
     if (workDir && !keepLogs) rmSync(workDir, { recursive: true, force: true });
   })();
   return cleaning;
@@ -86,6 +93,8 @@ async function cleanup(keepLogs: boolean): Promise<void> {
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
     say();
     say(yellow(`${signal}: stopping the operator and the control plane the demo started`));
     void cleanup(false).then(() => process.exit(signal === "SIGINT" ? 130 : 143));
@@ -195,6 +204,7 @@ async function main(): Promise<void> {
     }
   });
   const alive = () => {
+    if (interrupted) throw new DemoError("interrupted");
     if (operator?.exited() && !expectingOperatorExit) throw new DemoError("the operator process exited");
   };
   explain(
@@ -745,11 +755,13 @@ async function main(): Promise<void> {
 
 main()
   .then(async () => {
+    if (interrupted) return;
     await cleanup(process.env.TDE_DEMO_KEEP === "1");
     say(green("Demo complete: everything it started is stopped and its temp folders removed."));
     process.exit(0);
   })
   .catch(async (error: unknown) => {
+    if (interrupted) return;
     say();
     say(red(bold(`Demo failed: ${(error as Error).message}`)));
     if (!(error instanceof DemoError)) say(dim((error as Error).stack ?? ""));
