@@ -252,7 +252,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           const old = this.store.remove(keyOf(obj));
           this.dispatch((h) => h.onDelete?.(old ?? obj));
         } else {
-          this.apply(obj);
+          this.apply(obj, true);
         }
       };
       const onDone = (err: unknown) => {
@@ -283,11 +283,17 @@ export class Informer<T extends KubeObject = KubeObject> {
     });
   }
 
-  private apply(obj: T): void {
+  /**
+   * A watch event is always a change, and is always dispatched: the cache may already hold its
+   * resourceVersion because a controller wrote its own status through (`store.upsert`), and the
+   * other controllers watching this kind must still hear of it. A relist dispatches only what
+   * differs from the cache.
+   */
+  private apply(obj: T, fromWatch = false): void {
     const old = this.store.upsert(obj);
     if (!old) {
       this.dispatch((h) => h.onAdd?.(obj));
-    } else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) {
+    } else if (fromWatch || old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) {
       this.dispatch((h) => h.onUpdate?.(old, obj));
     }
   }

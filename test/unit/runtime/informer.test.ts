@@ -67,6 +67,19 @@ describe("Informer (scripted API)", () => {
     await inf.stop();
   });
 
+  it("dispatches a watch event even when a controller already wrote that resourceVersion into the cache", async () => {
+    const { fake, inf, log } = setup();
+    fake.objects = [obj("a", "1")];
+    inf.start();
+    await inf.waitForSync(1_000);
+    await expect.poll(() => fake.watches.length).toBe(1);
+    // a reconciler writes status and puts the answer in the cache before the watch delivers it
+    inf.store.upsert(obj("a", "7"));
+    fake.current.emit({ type: "MODIFIED", object: obj("a", "7") });
+    expect(log).toEqual(["add a", "update a@7"]);
+    await inf.stop();
+  });
+
   it("retries a failing list with capped exponential backoff and syncs once it succeeds", async () => {
     const { fake, inf, signals } = setup();
     fake.listError = new ApiError(500, "InternalError", "etcd down");
