@@ -343,9 +343,9 @@ async function runScenario(expect: ExpectStatic, s: Scenario) {
   expect(inaccessibleSince).toBeGreaterThanOrEqual(deadline);
   expect(inaccessibleSince - deadline).toBeLessThanOrEqual(LATE_MS);
   expect(observations.filter((o) => o.state === "Inaccessible" && o.end < deadline)).toEqual([]);
-  const justBefore = observations.filter((o) => o.start >= deadline - 1_000 && o.start < deadline);
+  const justBefore = observations.filter((o) => o.start >= deadline - 1_000 && o.end < deadline);
   expect(justBefore.length).toBeGreaterThan(0);
-  expect(justBefore.every((o) => o.state === "Available" && o.keyAccessible === "False")).toBe(true);
+  expect(justBefore.filter((o) => o.state !== "Available" || o.keyAccessible !== "False")).toEqual([]);
   expect(condOf(gone, "KeyAccessible")?.message).toMatch(/the grace period has run out/);
   expect(condOf(gone, "Ready")).toMatchObject({ status: "False", reason: "Inaccessible" });
   await expectEnforced(expect, s, gone, wl);
@@ -410,7 +410,7 @@ async function runScenario(expect: ExpectStatic, s: Scenario) {
   if (s.withDatabase) {
     const db = await waitFor(
       `${dbName} Available`,
-      () => database(dbName),
+      async () => ({ status: (await database(dbName)).status }) as EncryptedDatabase,
       (o) => o.status?.state === "Available",
     );
     expect(condOf(db, "Revalidated")?.status).toBe("True");
@@ -487,7 +487,7 @@ describe("R10 R11 R12 key loss, grace period, enforcement and revalidation", () 
       (list) => list.some((e) => e.reason === "KeyAccessRestored"),
       10_000,
     );
-    expect(events.some((e) => e.reason === "KeyDisabled" && e.type === "Warning")).toBe(true);
+    expect(events.filter((e) => e.reason === "KeyDisabled").map((e) => e.type)).toContain("Warning");
     expect(events.filter((e) => /Inaccessible/.test(e.reason ?? ""))).toEqual([]);
   });
 
