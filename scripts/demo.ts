@@ -63,8 +63,6 @@ let cleaning: Promise<void> | undefined;
 let expectingOperatorExit = false;
 /** What the cluster looked like when a step failed (names, states and conditions; no Secret data). */
 let diagnose: (() => Promise<void>) | undefined;
-/** The demo had to wake a database by hand (the operator bug it names when it does). */
-let nudged = false;
 /** Ctrl-C or SIGTERM: cleanup runs from the signal handler; the story stops quietly. */
 let interrupted = false;
 
@@ -696,32 +694,9 @@ async function main(): Promise<void> {
   );
   // invoices (its own key, on shop-postgres) was held Inaccessible by its server; it follows the
   // server back when the operator reconciles it after the server's status change.
-  try {
-    await wait("invoices (on shop-postgres) to follow its server back", 15_000, () =>
-      databaseAvailable("invoices"),
-    );
-  } catch (error) {
-    if (!(error instanceof DemoError) || operator?.exited()) throw error;
-    nudged = true;
-    say(
-      yellow(
-        `${clock()} KNOWN OPERATOR BUG: invoices is still Inaccessible ("server shop-postgres is Inaccessible") although its server is Available.\n` +
-          "        The server reconciler puts the status it wrote into the shared informer cache; when that happens before the watch\n" +
-          "        event arrives, the informer sees the same resourceVersion and tells no handler, so the database is never woken.\n" +
-          "        Nudging it with an annotation (any update wakes it; this is the only thing the demo does by hand):",
-      ),
-    );
-    await kubectl.show([
-      "annotate",
-      "edb",
-      "invoices",
-      "-n",
-      NS,
-      "--overwrite",
-      `demo.tde.dev/nudge=${Date.now()}`,
-    ]);
-    await wait("invoices to be revalidated after the nudge", 30_000, () => databaseAvailable("invoices"));
-  }
+  await wait("invoices (on shop-postgres) to follow its server back to Available", 30_000, () =>
+    databaseAvailable("invoices"),
+  );
   await getTde();
   await showSts();
   const revalidated = cond(await server("shop-postgres"), "Revalidated");
@@ -738,13 +713,6 @@ async function main(): Promise<void> {
     `3. A new Local KEK version re-wrapped invoices' DEK: same DEK id, new thumbprint, history kept (R4, R6, R16, R18).`,
     `4. A disabled KEK: KeyAccessible=False with a countdown, Inaccessible after the ${GRACE_SECONDS}s grace with the`,
     "   StatefulSet scaled to 0 (R10), then revalidated automatically with 3 replicas back once the key returned (R11).",
-    ...(nudged
-      ? [
-          yellow(
-            "   (invoices did not follow its server back by itself this run: a known operator bug, see above.)",
-          ),
-        ]
-      : []),
   ];
   for (const line of lines) say(`  ${line}`);
   say();
