@@ -224,15 +224,22 @@ export class Operator {
       reconciler: new DatabaseReconciler(ctx),
     })
       .watchPrimary(this.databases)
-      .watch(this.keyProtectors, (kp) =>
-        this.databases.store.byIndex(BY_KEY_PROTECTOR, kpIndexValue(kp)).map((d) => keyOfObj(d)),
-      )
+      .watch(this.keyProtectors, (kp) => [
+        ...this.databases.store.byIndex(BY_KEY_PROTECTOR, kpIndexValue(kp)).map((d) => keyOfObj(d)),
+        // a secondary missing this key material (R20) picks it up from any KeyProtector of its namespace
+        ...this.databases.store
+          .list(kp.metadata.namespace)
+          .filter(
+            (d) => kp.status?.thumbprint && d.status?.missingThumbprints?.includes(kp.status.thumbprint),
+          )
+          .map((d) => keyOfObj(d)),
+      ])
       .watch(this.servers, (s) =>
         this.databases.store
           .byIndex(BY_SERVER, `${s.metadata.namespace}/${s.metadata.name}`)
           .map((d) => keyOfObj(d)),
       )
-      .watch(this.databases, (d) => primaryKeys(d))
+      .watch(this.databases, (d) => [...primaryKeys(d), ...secondaryKeys(d)])
       .watch(this.envelopes, (secret) => ownerKeys(secret, "EncryptedDatabase"));
 
     this.controllers = [kpController, serverController, databaseController];
@@ -341,6 +348,13 @@ function primaryKeys(d: Kube<EncryptedDatabase>) {
   const r = d.spec.replication;
   if (r?.role !== "Secondary" || !r.primaryRef) return [];
   return [{ namespace: r.primaryRef.namespace ?? d.metadata.namespace ?? "", name: r.primaryRef.name }];
+}
+
+/** A primary's change (its protector, its pending rotation, its key list) wakes its secondaries (R20, R21). */
+function secondaryKeys(d: Kube<EncryptedDatabase>) {
+  const r = d.spec.replication;
+  if (r?.role !== "Primary") return [];
+  return (r.secondaries ?? []).map((s) => ({ namespace: s.namespace, name: s.name }));
 }
 
 function stateCounts(servers: Informer<Kube<EncryptedServer>>, databases: Informer<Kube<EncryptedDatabase>>) {

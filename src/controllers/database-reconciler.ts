@@ -489,6 +489,11 @@ export class DatabaseReconciler implements Reconciler {
     for (const k of db.spec.keys ?? []) names.push({ name: k.keyProtectorRef.name, source: "Database" });
     const fromServer = server.spec.protector.keyProtectorRef?.name;
     if (fromServer) names.push({ name: fromServer, source: "Server" });
+    // the key list sync (R20) takes key material from any KeyProtector of the namespace: so may following it
+    for (const kp of this.ctx.keyProtectors.store.list(nsOf(db))) {
+      if (kp.status?.thumbprint === thumbprint && kp.metadata.name)
+        names.push({ name: kp.metadata.name, source: "Database" });
+    }
     for (const { name, source } of names) {
       const r = resolveKek(
         this.ctx.keyProtectors.store,

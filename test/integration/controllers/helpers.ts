@@ -94,7 +94,7 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 150));
   }
   throw new Error(
-    `timed out waiting for ${what}; last seen: ${JSON.stringify(last ?? lastError)?.slice(0, 2000)}`,
+    `timed out waiting for ${what}; last seen: ${JSON.stringify((last as { status?: unknown } | undefined)?.status ?? last ?? lastError)?.slice(0, 1500)}`,
   );
 }
 
