@@ -457,6 +457,11 @@ export class DatabaseReconciler implements Reconciler {
       }
     }
     next.state = state;
+    // R11: as for servers, only a server token set while this database is Inaccessible asks for a
+    // revalidation; one it already had is recorded as answered.
+    const token = server.spec.revalidationToken;
+    if (token !== undefined && (state !== "Inaccessible" || access.action === "enforce"))
+      next.lastRevalidatedToken = token;
     if (readyBlock) set(ConditionType.Ready, "False", readyBlock.reason, readyBlock.message);
     else if (state === "Inaccessible")
       set(
