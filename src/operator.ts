@@ -20,6 +20,7 @@ import {
 import { ServerReconciler } from "./controllers/server-reconciler.js";
 import { AzureKeyVaultProvider } from "./kms/azure-key-vault.js";
 import { withLatency } from "./kms/latency.js";
+import { withLimits } from "./kms/limits.js";
 import { LocalKeyProvider, SERVICE_MANAGED_KEY_NAME } from "./kms/local.js";
 import { DefaultKmsRegistry, type KmsRegistry } from "./kms/provider.js";
 import type { Logger } from "./observability/logger.js";
@@ -32,6 +33,7 @@ import {
   type Informer,
   InformerFactory,
   isAlreadyExists,
+  isNotFound,
   type KubeClient,
   type KubeObject,
   StatusWriter,
@@ -97,19 +99,23 @@ export class Operator {
 
     this.local = new LocalKeyProvider(kubeConfig.makeApiClient(k8s.CoreV1Api));
     const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+    const kmsLimits = { concurrency: config.kmsConcurrency, ratePerSecond: config.kmsRateLimit };
     const kms =
       options.kms ??
       new DefaultKmsRegistry({
         // benchmarks: a vault's round trip added to every Local call (--local-kms-latency)
-        local: withLatency(this.local, config.localKmsLatencyMs ?? 0),
-        azure: new AzureKeyVaultProvider({
-          readSecret: async (namespace, name, key) => {
-            const secret = await core.readNamespacedSecret({ namespace, name });
-            const value = secret.data?.[key];
-            if (value === undefined) throw new Error(`Secret ${namespace}/${name} has no key ${key}`);
-            return Buffer.from(value, "base64").toString("utf8");
-          },
-        }),
+        local: withLimits(withLatency(this.local, config.localKmsLatencyMs ?? 0), kmsLimits),
+        azure: withLimits(
+          new AzureKeyVaultProvider({
+            readSecret: async (namespace, name, key) => {
+              const secret = await core.readNamespacedSecret({ namespace, name });
+              const value = secret.data?.[key];
+              if (value === undefined) throw new Error(`Secret ${namespace}/${name} has no key ${key}`);
+              return Buffer.from(value, "base64").toString("utf8");
+            },
+          }),
+          kmsLimits,
+        ),
         observe: (o) =>
           metrics.kmsDuration.observe(
             { provider: o.provider, operation: o.operation, result: o.outcome },
@@ -276,6 +282,12 @@ export class Operator {
   private async ensureServiceManagedKey(): Promise<void> {
     const ns = this.options.config.operatorNamespace;
     await this.local.ensureServiceManagedKey(ns, SERVICE_MANAGED_KEY_NAME);
+    try {
+      await this.client.get(KeyProtectorKind, ns, SERVICE_MANAGED_KEY_PROTECTOR);
+      return; // a restart writes nothing
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
     try {
       await this.client.create(KeyProtectorKind, ns, {
         apiVersion: API_VERSION,

@@ -94,8 +94,7 @@ export class Metrics {
   });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics ?? true)
-      collectDefaultMetrics({ register: this.registry, prefix: "tde_process_" });
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "tde_" });
   }
 
   setStateSource(source: () => Array<{ kind: string; state: string; count: number }>): void {
