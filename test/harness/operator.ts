@@ -23,6 +23,8 @@ export interface TestOperatorOptions {
   probeIntervalMs?: number;
   /** wraps the Local provider, e.g. to inject a failure at one step */
   wrapLocal?: (local: KekProvider) => KekProvider;
+  /** run as another user (e.g. the chart's ServiceAccount) instead of the harness's admin */
+  kubeConfig?: k8s.KubeConfig;
 }
 
 /**
@@ -31,8 +33,9 @@ export interface TestOperatorOptions {
  * API writes so tests can assert a quiet steady state.
  */
 export async function startTestOperator(options: TestOperatorOptions): Promise<TestOperator> {
-  const kc: k8s.KubeConfig = testKubeConfig();
-  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const admin: k8s.KubeConfig = testKubeConfig();
+  const kc: k8s.KubeConfig = options.kubeConfig ?? admin;
+  const core = admin.makeApiClient(k8s.CoreV1Api);
   for (const ns of [options.operatorNamespace, ...options.watchNamespaces]) {
     try {
       await core.createNamespace({ body: { metadata: { name: ns } } });
@@ -41,7 +44,7 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
     }
   }
   const counts = { kms: {} as Record<string, number>, writes: [] as ApiCall[] };
-  const local = new LocalKeyProvider(core);
+  const local = new LocalKeyProvider(kc.makeApiClient(k8s.CoreV1Api));
   const counting = (inner: KekProvider): KekProvider => {
     const counted = <T>(op: string, call: () => Promise<T>): Promise<T> => {
       counts.kms[op] = (counts.kms[op] ?? 0) + 1;
