@@ -67,8 +67,8 @@ describe("R16 a rotation interrupted at each of its steps", () => {
     it(`resumes after the operator dies at ${step}, with no DEK lost`, async () => {
       const key = `k-${step}`;
       const name = `db-${step}`;
-      await a.local.createKey(ns, key, { size: 2048 });
       op = await startTestOperator({ watchNamespaces: [ns], operatorNamespace: opNs });
+      await a.local.createKey(ns, key, { size: 2048 });
       await a.create("KeyProtector", ns, key, { provider: "Local", local: { secretRef: { name: key } } });
       await a.create("EncryptedServer", ns, `srv-${step}`, { protector: { type: "ServiceManaged" } });
       await a.create("EncryptedDatabase", ns, name, {
