@@ -29,3 +29,30 @@ if (!process.env.TDE_SKIP_BINARIES) {
   }).trim();
   say(`control-plane binaries: ${folder}`);
 }
+
+// Argo CD's health checks for our kinds are Lua: the GitOps tests run them through a real Lua
+// interpreter, installed from Debian's packages when missing (root with apt-get only).
+const hasLua = ["lua5.4", "lua5.3", "lua5.1", "luajit", "lua"].some((bin) => {
+  try {
+    execFileSync("sh", ["-c", `command -v ${bin}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+});
+if (!hasLua && !process.env.TDE_SKIP_BINARIES && process.getuid?.() === 0) {
+  try {
+    say("installing lua5.4 with apt-get (for the Argo CD health-check tests)");
+    const apt = (args) =>
+      execFileSync("apt-get", ["-o", "DPkg::Lock::Timeout=300", ...args], {
+        stdio: ["ignore", "ignore", "inherit"],
+        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+      });
+    apt(["update", "-qq"]);
+    apt(["install", "-y", "-qq", "lua5.4"]);
+  } catch (error) {
+    say(
+      `could not install lua5.4 (${error.message}); the Lua health-check tests will be reported as skipped`,
+    );
+  }
+}
