@@ -22,6 +22,8 @@ export interface OperatorProcessOptions {
   probeInterval?: string;
   latencyMs?: number;
   logLevel?: "debug" | "info" | "warn" | "error";
+  /** campaign for this Lease under this identity instead of running with --no-leader-election */
+  leaderElection?: { leaseName: string; identity: string };
 }
 
 export class OperatorProcess {
@@ -41,7 +43,15 @@ export class OperatorProcess {
       options.operatorNamespace,
       "--watch-namespaces",
       options.watchNamespaces.join(","),
-      "--no-leader-election",
+      ...(options.leaderElection
+        ? [
+            "--leader-election",
+            "--lease-name",
+            options.leaderElection.leaseName,
+            "--identity",
+            options.leaderElection.identity,
+          ]
+        : ["--no-leader-election"]),
       "--metrics-port",
       String(port),
       "--probe-interval",
