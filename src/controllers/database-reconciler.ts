@@ -10,7 +10,7 @@ import {
   setCondition,
   shortThumbprint,
 } from "../api/index.js";
-import { decodeEnvelopeSecret, findWrapByThumbprint, protectorWrap, zeroize } from "../crypto/index.js";
+import { findWrapByThumbprint, protectorWrap, zeroize } from "../crypto/index.js";
 import { isKeyAccessError } from "../kms/provider.js";
 import {
   addFinalizer,
@@ -24,6 +24,7 @@ import { decideAccess, type State } from "../watchdog/access-decision.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, Kek } from "./dek-operations.js";
 import { keyIDBelongsTo } from "./dek-operations.js";
+import { cachedEnvelope, recordStateChange } from "./envelope-cache.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { type CurrentKey, reconcileKeyList } from "./key-history.js";
 import { chooseProtector, type ProtectorChoice } from "./protector-choice.js";
@@ -148,7 +149,7 @@ export class DatabaseReconciler implements Reconciler {
     // The key to wrap with: the effective protector, pinned to its version when autoRotation is
     // off (R6), or, for a secondary, its own key holding the primary's protector (R21).
     const secretName = envelopeSecretName("EncryptedDatabase", key.name);
-    let envelope = this.cachedEnvelope(key.namespace, secretName);
+    let envelope = cachedEnvelope(this.ctx, key.namespace, secretName);
     let target: Kek = resolved.kek;
     let targetChoice: ProtectorChoice = choice;
     if (envelope && !db.spec.autoRotation) {
@@ -214,7 +215,8 @@ export class DatabaseReconciler implements Reconciler {
           `DEK copied from ${plan.sourceNamespace}/${db.spec.restore.sourceRef.name}; the copy starts Inaccessible until revalidated`,
         );
       } else if (primary) {
-        const primaryEnvelope = this.cachedEnvelope(
+        const primaryEnvelope = cachedEnvelope(
+          this.ctx,
           nsOf(primary),
           envelopeSecretName("EncryptedDatabase", primary.metadata.name ?? ""),
         );
@@ -514,17 +516,12 @@ export class DatabaseReconciler implements Reconciler {
 
   /** Whether a database's envelope holds a wrap under this key. */
   private hasWrap(db: Database, thumbprint: string): boolean {
-    const e = this.cachedEnvelope(nsOf(db), envelopeSecretName("EncryptedDatabase", db.metadata.name ?? ""));
+    const e = cachedEnvelope(
+      this.ctx,
+      nsOf(db),
+      envelopeSecretName("EncryptedDatabase", db.metadata.name ?? ""),
+    );
     return e !== undefined && findWrapByThumbprint(e.envelope, thumbprint) !== undefined;
-  }
-
-  private cachedEnvelope(namespace: string, name: string): EnvelopeSecret | undefined {
-    const secret = this.ctx.envelopes.store.get(namespace, name);
-    if (!secret) return undefined;
-    return {
-      secret,
-      envelope: decodeEnvelopeSecret(secret as { type?: string; data?: Record<string, string> }),
-    };
   }
 
   private async revalidate(
@@ -567,15 +564,7 @@ export class DatabaseReconciler implements Reconciler {
     const ctx = this.ctx;
     const { written, object } = await ctx.status.set(EncryptedDatabaseKind, db, next);
     if (written) ctx.databases.store.upsert(object);
-    if (before !== next.state && next.state) {
-      ctx.metrics?.stateTransitions.inc({
-        kind: "EncryptedDatabase",
-        from: before ?? "None",
-        to: next.state,
-      });
-      if (before !== undefined)
-        void ctx.events.normal(db, `State${next.state}`, `state ${before} -> ${next.state}`);
-    }
+    recordStateChange(ctx, "EncryptedDatabase", db, before, next.state);
   }
 
   /** R25: Retain keeps the envelope so a dropped database can be restored; Shred deletes every wrap. */

@@ -8,7 +8,7 @@ import {
   setCondition,
   shortThumbprint,
 } from "../api/index.js";
-import { decodeEnvelopeSecret, protectorWrap, zeroize } from "../crypto/index.js";
+import { protectorWrap, zeroize } from "../crypto/index.js";
 import { isKeyAccessError } from "../kms/provider.js";
 import {
   addFinalizer,
@@ -23,6 +23,7 @@ import {
 import { decideAccess, type State } from "../watchdog/access-decision.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret } from "./dek-operations.js";
+import { cachedEnvelope, recordStateChange } from "./envelope-cache.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { EncryptedServerKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
 
@@ -75,7 +76,7 @@ export class ServerReconciler implements Reconciler {
     let readyBlock: { reason: string; message: string } | undefined;
     // The envelope: create it once, or re-wrap it online when the protector changed (R16).
     const secretName = envelopeSecretName("EncryptedServer", key.name);
-    let envelope = this.cachedEnvelope(key.namespace, secretName);
+    let envelope = cachedEnvelope(this.ctx, key.namespace, secretName);
     if (!envelope) {
       if (!resolved.ready || !resolved.access.accessible) {
         next.state ??= "Provisioning";
@@ -251,15 +252,6 @@ export class ServerReconciler implements Reconciler {
     );
   }
 
-  private cachedEnvelope(namespace: string, name: string): EnvelopeSecret | undefined {
-    const secret = this.ctx.envelopes.store.get(namespace, name);
-    if (!secret) return undefined;
-    return {
-      secret,
-      envelope: decodeEnvelopeSecret(secret as { type?: string; data?: Record<string, string> }),
-    };
-  }
-
   private async enforce(
     server: Server,
     next: EncryptedServerStatus,
@@ -364,11 +356,7 @@ export class ServerReconciler implements Reconciler {
     const ctx = this.ctx;
     const { written, object } = await ctx.status.set(EncryptedServerKind, server, next);
     if (written) ctx.servers.store.upsert(object);
-    if (before !== next.state && next.state) {
-      ctx.metrics?.stateTransitions.inc({ kind: "EncryptedServer", from: before ?? "None", to: next.state });
-      if (before !== undefined)
-        void ctx.events.normal(server, `State${next.state}`, `state ${before} -> ${next.state}`);
-    }
+    recordStateChange(ctx, "EncryptedServer", server, before, next.state);
   }
 
   /** R25: Retain keeps the envelope for a later restore; Shred deletes every wrap of the DEK. */
