@@ -30,29 +30,42 @@ if (!process.env.TDE_SKIP_BINARIES) {
   say(`control-plane binaries: ${folder}`);
 }
 
-// Argo CD's health checks for our kinds are Lua: the GitOps tests run them through a real Lua
-// interpreter, installed from Debian's packages when missing (root with apt-get only).
-const hasLua = ["lua5.4", "lua5.3", "lua5.1", "luajit", "lua"].some((bin) => {
+const forTests = process.argv.includes("--tests");
+if (forTests && !process.env.TDE_SKIP_BINARIES) {
+  // built here, before the tests, so no test worker spends minutes compiling beside timed tests
+  const helm = execFileSync("bash", [join(root, "test/harness/assets/build-helm.sh")], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "inherit"],
+    encoding: "utf8",
+  }).trim();
+  say(`helm: ${helm}`);
+}
+
+// Debian packages the tests run for real, installed when missing (root with apt-get only): a Lua
+// interpreter for Argo CD's health checks of our kinds, and MariaDB for the data-plane journey.
+const has = (bin) => {
   try {
     execFileSync("sh", ["-c", `command -v ${bin}`], { stdio: "ignore" });
     return true;
   } catch {
     return false;
   }
-});
-if (!hasLua && !process.env.TDE_SKIP_BINARIES && process.getuid?.() === 0) {
+};
+const missing = [];
+if (!["lua5.4", "lua5.3", "lua5.1", "luajit", "lua"].some(has)) missing.push("lua5.4");
+if (!["mariadbd", "mysqld"].some(has) && !existsSync("/usr/sbin/mariadbd"))
+  missing.push("mariadb-server", "mariadb-client");
+if (forTests && missing.length > 0 && !process.env.TDE_SKIP_BINARIES && process.getuid?.() === 0) {
   try {
-    say("installing lua5.4 with apt-get (for the Argo CD health-check tests)");
+    say(`installing ${missing.join(", ")} with apt-get`);
     const apt = (args) =>
       execFileSync("apt-get", ["-o", "DPkg::Lock::Timeout=300", ...args], {
         stdio: ["ignore", "ignore", "inherit"],
         env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
       });
     apt(["update", "-qq"]);
-    apt(["install", "-y", "-qq", "lua5.4"]);
+    apt(["install", "-y", "-qq", ...missing]);
   } catch (error) {
-    say(
-      `could not install lua5.4 (${error.message}); the Lua health-check tests will be reported as skipped`,
-    );
+    say(`could not install ${missing.join(", ")} (${error.message}); the tests that need them say why`);
   }
 }
