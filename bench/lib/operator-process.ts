@@ -132,8 +132,8 @@ export class OperatorMetrics {
 }
 
 /**
- * KMS calls between two scrapes, with the probes' own calls taken out: a probe is a describe,
- * then proveAccess's describe, wrap and unwrap (src/watchdog/prober.ts, src/kms/requirements.ts).
+ * KMS calls between two scrapes, with the probes' own calls taken out: a probe is one describe
+ * (which proves get for proveAccess), then a wrap and an unwrap (src/watchdog/prober.ts, src/kms/requirements.ts).
  */
 export function kmsDelta(before: OperatorMetrics, after: OperatorMetrics) {
   const d = {
@@ -144,7 +144,7 @@ export function kmsDelta(before: OperatorMetrics, after: OperatorMetrics) {
   };
   const probes = after.probes - before.probes;
   const beyond = {
-    describe: d.describe - 2 * probes,
+    describe: d.describe - probes,
     list: d.list,
     wrap: d.wrap - probes,
     unwrap: d.unwrap - probes,

@@ -24,7 +24,7 @@ import { decideAccess, type State } from "../watchdog/access-decision.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, Kek } from "./dek-operations.js";
 import { keyIDBelongsTo } from "./dek-operations.js";
-import { cachedEnvelope, recordStateChange } from "./envelope-cache.js";
+import { cachedEnvelope } from "./envelope-cache.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { type CurrentKey, reconcileKeyList } from "./key-history.js";
 import { chooseProtector, type ProtectorChoice } from "./protector-choice.js";
@@ -32,6 +32,7 @@ import { linkedSecondaries, linkSecondary, secondariesMissingKey } from "./repli
 import { EncryptedDatabaseKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
 import { planRestore } from "./restore.js";
 import { rotationBlocker } from "./rotation-blocker.js";
+import { writeStatus } from "./status-write.js";
 
 type Database = Kube<EncryptedDatabase>;
 type SetCondition = (
@@ -556,15 +557,12 @@ export class DatabaseReconciler implements Reconciler {
     }
   }
 
-  private async writeStatus(
+  private writeStatus(
     db: Database,
     before: string | undefined,
     next: EncryptedDatabaseStatus,
   ): Promise<void> {
-    const ctx = this.ctx;
-    const { written, object } = await ctx.status.set(EncryptedDatabaseKind, db, next);
-    if (written) ctx.databases.store.upsert(object);
-    recordStateChange(ctx, "EncryptedDatabase", db, before, next.state);
+    return writeStatus(this.ctx, EncryptedDatabaseKind, this.ctx.databases, db, before, next);
   }
 
   /** R25: Retain keeps the envelope so a dropped database can be restored; Shred deletes every wrap. */

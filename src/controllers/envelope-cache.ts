@@ -19,7 +19,7 @@ export function cachedEnvelope(
 /** R12: a state change is a metric and (after the first state) an Event. */
 export function recordStateChange(
   ctx: ControllerContext,
-  kind: "EncryptedServer" | "EncryptedDatabase",
+  kind: string,
   obj: Parameters<ControllerContext["events"]["normal"]>[0],
   before: string | undefined,
   after: string | undefined,

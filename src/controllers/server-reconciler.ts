@@ -23,9 +23,10 @@ import {
 import { decideAccess, type State } from "../watchdog/access-decision.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret } from "./dek-operations.js";
-import { cachedEnvelope, recordStateChange } from "./envelope-cache.js";
+import { cachedEnvelope } from "./envelope-cache.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { EncryptedServerKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
+import { writeStatus } from "./status-write.js";
 
 type Server = Kube<EncryptedServer>;
 
@@ -348,15 +349,12 @@ export class ServerReconciler implements Reconciler {
     }
   }
 
-  private async writeStatus(
+  private writeStatus(
     server: Server,
     before: string | undefined,
     next: EncryptedServerStatus,
   ): Promise<void> {
-    const ctx = this.ctx;
-    const { written, object } = await ctx.status.set(EncryptedServerKind, server, next);
-    if (written) ctx.servers.store.upsert(object);
-    recordStateChange(ctx, "EncryptedServer", server, before, next.state);
+    return writeStatus(this.ctx, EncryptedServerKind, this.ctx.servers, server, before, next);
   }
 
   /** R25: Retain keeps the envelope for a later restore; Shred deletes every wrap of the DEK. */

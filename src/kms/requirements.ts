@@ -137,13 +137,15 @@ export async function proveAccess(
   provider: KekProvider,
   ref: KeyReference,
   now: () => Date = () => new Date(),
+  /** the description a caller has just read: `get` is proven by it, and not asked again */
+  described?: KeyDescription,
 ): Promise<AccessProof> {
   const permissions: Permission[] = [];
   const probe = randomBytes(32);
   let step: Permission = "get";
   let unwrapped: Buffer | undefined;
   try {
-    const description = await provider.describe(ref);
+    const description = described ?? (await provider.describe(ref));
     permissions.push("get");
     step = "wrapKey";
     const wrapped = await provider.wrap(ref, probe);

@@ -95,7 +95,7 @@ export class KeyProber {
     let access: AccessProof;
     try {
       description = await provider.describe(ref);
-      access = await proveAccess(provider, ref, this.now);
+      access = await proveAccess(provider, ref, this.now, description);
     } catch (error) {
       const permissions: Permission[] = [];
       access = isKeyAccessError(error)
