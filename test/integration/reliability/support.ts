@@ -24,6 +24,8 @@ export interface OperatorProcessOptions {
   logLevel?: "debug" | "info" | "warn" | "error";
   /** campaign for this Lease under this identity instead of running with --no-leader-election */
   leaderElection?: { leaseName: string; identity: string };
+  /** the kubeconfig the operator runs with (default: the harness's admin kubeconfig) */
+  kubeconfigPath?: string;
 }
 
 export class OperatorProcess {
@@ -38,7 +40,7 @@ export class OperatorProcess {
     const args = [
       "src/main.ts",
       "--kubeconfig",
-      inject("kubeconfigPath"),
+      options.kubeconfigPath ?? inject("kubeconfigPath"),
       "--operator-namespace",
       options.operatorNamespace,
       "--watch-namespaces",
