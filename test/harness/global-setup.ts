@@ -1,7 +1,11 @@
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as k8s from "@kubernetes/client-node";
 import type { TestProject } from "vitest/node";
 import { ControlPlane } from "./control-plane.js";
+import { createLeakCanaryDir, LEAK_CANARY_ENV, scanRun } from "./leak-scan.js";
 import { LowkeyVault, locateLowkeyVaultJar } from "./lowkey-vault.js";
 
 declare module "vitest" {
@@ -9,6 +13,8 @@ declare module "vitest" {
     kubeconfigPath: string;
     apiServer: string;
     kubectlPath: string;
+    /** the run directory of the run-wide leak scan (test/harness/leak-scan.ts) */
+    leakCanaryDir: string;
     lowkeyVault:
       | { available: true; baseURL: string; identityEndpoint: string }
       | { available: false; reason: string };
@@ -19,6 +25,12 @@ const log = (line: string) => process.stderr.write(`[harness] ${line}\n`);
 
 /** Starts the real control plane and Lowkey Vault once per run for every integration test file. */
 export default async function setup(project: TestProject) {
+  // before any worker starts: the workers inherit the variable (and may inject the path)
+  const canaryDir = mkdtempSync(join(tmpdir(), "tde-leak-canary-"));
+  createLeakCanaryDir(canaryDir);
+  process.env[LEAK_CANARY_ENV] = canaryDir;
+  project.provide("leakCanaryDir", canaryDir);
+
   const controlPlane = new ControlPlane({ log });
   const info = await controlPlane.start();
   project.provide("kubeconfigPath", info.kubeconfigPath);
@@ -43,9 +55,45 @@ export default async function setup(project: TestProject) {
   }
 
   return async () => {
-    await vault?.stop();
-    await controlPlane.stop();
+    try {
+      await leakScan(info.kubeconfigPath, canaryDir);
+    } finally {
+      await vault?.stop();
+      await controlPlane.stop();
+    }
   };
+}
+
+/**
+ * R1 over the whole run, while the control plane still holds everything the tests left: every
+ * object of every listable type, every operator log and metrics text, searched for every DEK the
+ * run's operators wrapped. A DEK found fails the run (teardown throws), naming where, never the DEK.
+ */
+async function leakScan(kubeconfigPath: string, canaryDir: string): Promise<void> {
+  const started = Date.now();
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  const r = await scanRun(canaryDir, kc);
+  const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+  log(
+    `leak scan: ${r.deks} DEKs (${r.recordedDeks} recorded by in-process operators, ${r.recoveredDeks} recovered ` +
+      `from ${r.envelopes} envelopes, ${r.recoveredOnly} of them only there), ${r.objects} objects of ` +
+      `${r.resourceTypes} resource types (${mb(r.objectBytes)}), ${r.logFiles} logs (${mb(r.logBytes)}), ` +
+      `${r.metricsFiles} metrics texts (${mb(r.metricsBytes)}), ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
+      `${r.leaks.length} found`,
+  );
+  for (const failure of r.listFailures) log(`leak scan: could not list ${failure}`);
+  if (r.leaks.length > 0 || r.listFailures.length > 0) {
+    const lines = [
+      ...r.leaks.map((l) => `  DEK found: ${l}`),
+      ...r.listFailures.map((f) => `  not scanned: ${f}`),
+    ];
+    throw new Error(
+      `R1 leak scan failed (${r.leaks.length} leaks, ${r.listFailures.length} types not listed); the run ` +
+        `directory is kept at ${canaryDir}:\n${lines.join("\n")}`,
+    );
+  }
+  rmSync(canaryDir, { recursive: true, force: true });
 }
 
 /** Every integration test may rely on our CRDs being installed and Established. */

@@ -7,6 +7,7 @@ import { Metrics } from "../../src/observability/metrics.js";
 import { Operator } from "../../src/operator.js";
 import type { ApiCall } from "../../src/runtime/index.js";
 import { testKubeConfig } from "./kube.js";
+import { canaryLogSink, recordDek, recordMetrics } from "./leak-scan.js";
 
 export interface TestOperator {
   operator: Operator;
@@ -54,8 +55,12 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
       name: inner.name,
       describe: (r) => counted("describe", () => inner.describe(r)),
       listVersions: (r) => counted("list", () => inner.listVersions(r)),
-      // a wrap pinned to a key id is DEK work; a probe's round trip wraps with the key's reference
-      wrap: (r, d) => counted(r.keyID ? "dekWrap" : "wrap", () => inner.wrap(r, d)),
+      // a wrap pinned to a key id is DEK work (recorded for the run-wide leak scan, before the
+      // caller can zero it); a probe's round trip wraps random bytes with the key's reference
+      wrap: (r, d) => {
+        if (r.keyID) recordDek(d);
+        return counted(r.keyID ? "dekWrap" : "wrap", () => inner.wrap(r, d));
+      },
       unwrap: (r, w) => counted("unwrap", () => inner.unwrap(r, w)),
     };
   };
@@ -76,7 +81,16 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
     identity: "test",
   };
   const metrics = new Metrics({ defaultMetrics: false });
-  const log = process.env.TDE_TEST_LOG ? createLogger("debug") : silentLogger;
+  // debug level, into the run directory for the run-wide leak scan (and to stderr with TDE_TEST_LOG)
+  const sink = canaryLogSink(`operator-${options.operatorNamespace}`);
+  const toStderr = Boolean(process.env.TDE_TEST_LOG);
+  const log =
+    sink || toStderr
+      ? createLogger("debug", {}, (line) => {
+          sink?.write(line);
+          if (toStderr) process.stderr.write(`${line}\n`);
+        })
+      : silentLogger;
   const operator = new Operator({
     config,
     kubeConfig: kc,
@@ -101,6 +115,8 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
     async stop() {
       await operator.stop();
       await running.catch(() => {});
+      recordMetrics(`operator-${options.operatorNamespace}`, await metrics.registry.metrics());
+      sink?.close();
     },
   };
 }

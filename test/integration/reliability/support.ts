@@ -7,7 +7,11 @@ import { closeSync, mkdtempSync, openSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject } from "vitest";
+import { recordMetrics, registerLogFile } from "../../harness/leak-scan.js";
 import { freePort } from "../../harness/ports.js";
+
+/** The DEK scan, kept in the harness (the global teardown runs it over the whole suite). */
+export { dekForms, findLeaks } from "../../harness/leak-scan.js";
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -63,6 +67,8 @@ export class OperatorProcess {
       "--log-level",
       options.logLevel ?? "debug",
     ];
+    // the run-wide leak scan (global teardown) reads every operator's log
+    registerLogFile(options.logFile);
     const fd = openSync(options.logFile, "a");
     // its own process group: the tsx wrapper and the node process it runs die together
     const child = spawn("node_modules/.bin/tsx", args, { stdio: ["ignore", fd, fd], detached: true });
@@ -95,7 +101,13 @@ export class OperatorProcess {
     await this.signal("SIGKILL");
   }
 
+  /** SIGTERM (SIGKILL after 15 s); its last /metrics text is kept for the run-wide leak scan. */
   async stop(): Promise<void> {
+    if (this.alive) {
+      try {
+        recordMetrics("operator-process", await this.metricsText());
+      } catch {}
+    }
     await this.signal("SIGTERM", 15_000);
   }
 
@@ -129,59 +141,4 @@ export class OperatorProcess {
     }
     return total;
   }
-}
-
-/**
- * Every text form in which a DEK could show up: lower- and upper-case hex, base64, base64url, and
- * the base64 of the DEK at each of the three alignments inside a longer base64 text (its 30-byte
- * runs from offsets 0, 1 and 2, 40 characters each).
- */
-export function dekForms(dek: Buffer): string[] {
-  const b64 = (b: Buffer) => b.toString("base64");
-  const forms = [dek.toString("hex"), dek.toString("hex").toUpperCase()];
-  for (const k of [0, 1, 2]) {
-    const run = b64(dek.subarray(k, k + 30));
-    forms.push(run, run.replace(/\+/g, "-").replace(/\//g, "_"));
-  }
-  return forms;
-}
-
-/**
- * The places (by label) where any DEK occurs in any haystack, raw (8-byte prefix, then confirmed)
- * or in a text form of `dekForms`. Linear in the haystacks' size: every window of a hex or base64
- * run is looked up in a table, so 1,000 DEKs over megabytes of objects stay fast.
- */
-export function findLeaks(deks: Map<string, Buffer>, haystacks: Map<string, string | Buffer>): string[] {
-  const hex = new Map<string, string>();
-  const b64 = new Map<string, string>();
-  const raw = new Map<string, [string, Buffer]>();
-  for (const [owner, dek] of deks) {
-    const [lo, up, ...rest] = dekForms(dek);
-    hex.set(lo!, owner);
-    hex.set(up!, owner);
-    for (const f of rest) b64.set(f, owner);
-    raw.set(dek.subarray(0, 8).toString("latin1"), [owner, dek]);
-  }
-  const found = new Set<string>();
-  for (const [where, hay] of haystacks) {
-    const bytes = typeof hay === "string" ? Buffer.from(hay, "utf8") : hay;
-    const text = bytes.toString("latin1");
-    for (let i = 0; i + 32 <= text.length; i++) {
-      const hit = raw.get(text.slice(i, i + 8));
-      if (hit && bytes.subarray(i, i + 32).equals(hit[1])) found.add(`${hit[0]}: raw in ${where}`);
-    }
-    for (const m of text.matchAll(/[0-9a-fA-F]{64,}/g)) {
-      for (let i = 0; i + 64 <= m[0].length; i++) {
-        const owner = hex.get(m[0].slice(i, i + 64));
-        if (owner) found.add(`${owner}: hex in ${where}`);
-      }
-    }
-    for (const m of text.matchAll(/[A-Za-z0-9+/_-]{40,}/g)) {
-      for (let i = 0; i + 40 <= m[0].length; i++) {
-        const owner = b64.get(m[0].slice(i, i + 40));
-        if (owner) found.add(`${owner}: base64 in ${where}`);
-      }
-    }
-  }
-  return [...found];
 }
