@@ -74,11 +74,11 @@ GO
     minor="${minor%%.*}"
     local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
     log "building kube-apiserver v$K8S_VERSION (several minutes on two cores)"
-    go build -trimpath -ldflags "$ldflags" -o "$OUT/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2
-    mv "$OUT/kube-apiserver.tmp" "$OUT/kube-apiserver"
+    go build -trimpath -ldflags "$ldflags" -o "$OUT/kube-apiserver.tmp.$$" k8s.io/kubernetes/cmd/kube-apiserver >&2
+    mv "$OUT/kube-apiserver.tmp.$$" "$OUT/kube-apiserver"
     log "building kubectl v$K8S_VERSION"
-    go build -trimpath -ldflags "$ldflags" -o "$OUT/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl >&2
-    mv "$OUT/kubectl.tmp" "$OUT/kubectl"
+    go build -trimpath -ldflags "$ldflags" -o "$OUT/kubectl.tmp.$$" k8s.io/kubernetes/cmd/kubectl >&2
+    mv "$OUT/kubectl.tmp.$$" "$OUT/kubectl"
   )
 }
 
@@ -104,8 +104,8 @@ GO
     log "resolving go.etcd.io/etcd/server/v3 v$ETCD_VERSION"
     go mod tidy >&2
     log "building etcd v$ETCD_VERSION"
-    go build -trimpath -ldflags "-s -w" -o "$OUT/etcd.tmp" go.etcd.io/etcd/server/v3 >&2
-    mv "$OUT/etcd.tmp" "$OUT/etcd"
+    go build -trimpath -ldflags "-s -w" -o "$OUT/etcd.tmp.$$" go.etcd.io/etcd/server/v3 >&2
+    mv "$OUT/etcd.tmp.$$" "$OUT/etcd"
   )
 }
 

@@ -56,7 +56,7 @@ GO
   go mod tidy >&2
   ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION"
   log "building helm v$HELM_VERSION (a few minutes on two cores)"
-  go build -trimpath -ldflags "$ldflags" -o "$OUT/helm.tmp" helm.sh/helm/v3/cmd/helm >&2
-  mv "$OUT/helm.tmp" "$OUT/helm"
+  go build -trimpath -ldflags "$ldflags" -o "$OUT/helm.tmp.$$" helm.sh/helm/v3/cmd/helm >&2
+  mv "$OUT/helm.tmp.$$" "$OUT/helm"
 )
 echo "$OUT/helm"
