@@ -274,6 +274,8 @@ describe("R29 random specs against the real API server and the operator", () => 
     expect(figures.accepted).toBeGreaterThan(0);
     expect(figures.refused).toBeGreaterThan(0);
     expect(op.alive).toBe(true);
+    // it ran as the shipped ServiceAccount and was refused nothing
+    expect(op.refusals()).toEqual([]);
   }, 240_000);
 
   it("R29 does not loop hot: a quiet window adds a bounded number of reconciles", async () => {

@@ -213,6 +213,8 @@ describe("R16 crash consistency under SIGKILL", () => {
       // the kills did land while work was under way (not only on an idle operator)
       expect(figures.killsMidWork).toBeGreaterThan(0);
       expect(op.alive).toBe(true);
+      // every process ran as the shipped ServiceAccount and was refused nothing
+      expect(op.refusals()).toEqual([]);
     },
     TIMEOUT,
   );

@@ -128,6 +128,8 @@ describe("R28 R16 leader killed mid-rotation", () => {
     // lease 15 s + one retry period (2 s) + the rest of the rotation
     expect(figures.takeoverMs).toBeLessThan(40_000);
     expect(replicas.get(followerName)!.alive).toBe(true);
+    // both ran as the shipped ServiceAccount (Lease included) and were refused nothing
+    for (const r of replicas.values()) expect(r.refusals()).toEqual([]);
 
     for (const o of done) {
       const owner = `${o.kind}/${o.metadata?.name}`;

@@ -1,14 +1,18 @@
 /**
  * The operator as a separate process (`tsx src/main.ts`, as bench/lib/operator-process.ts starts
  * it), which the reliability suite can SIGKILL at any moment and restart, plus the scans it needs.
+ * It runs by default as the shipped ServiceAccount, under the shipped RBAC, not as an admin.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { inject } from "vitest";
+import * as k8s from "@kubernetes/client-node";
+import { parseAllDocuments } from "yaml";
+import { kubectl, testKubeConfig } from "../../harness/kube.js";
 import { recordMetrics, registerLogFile } from "../../harness/leak-scan.js";
 import { freePort } from "../../harness/ports.js";
+import { kubeConfigForUser } from "../kms/users.js";
 
 /** The DEK scan, kept in the harness (the global teardown runs it over the whole suite). */
 export { dekForms, findLeaks } from "../../harness/leak-scan.js";
@@ -17,6 +21,84 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 export function scratchDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `tde-${prefix}-`));
+}
+
+const repo = join(import.meta.dirname, "..", "..", "..");
+const RBAC_KINDS = new Set(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]);
+/** The namespace the shipped manifests (deploy/base, kustomization `namespace:`) install into. */
+const SHIPPED_NAMESPACE = "tde-system";
+const installed = new Map<string, Promise<{ user: string; kubeconfigPath: string }>>();
+
+interface Manifest {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  subjects?: { kind: string; name: string; namespace?: string }[];
+}
+
+/**
+ * The shipped RBAC (`kubectl kustomize deploy/overlays/default`: the ServiceAccount, the
+ * ClusterRole and its binding, the Role in the operator's own namespace and its binding), installed
+ * for an operator whose namespace is `operatorNamespace` as `kustomize edit set namespace` would:
+ * rules untouched, only the namespace changed (and the cluster-scoped binding named after it, so
+ * two namespaces never overwrite one another's). Returns a kubeconfig file for the
+ * ServiceAccount's identity (a client certificate for system:serviceaccount:NS:NAME, the user name
+ * its token carries, so RBAC grants it exactly what it grants the ServiceAccount). Once per
+ * namespace per worker.
+ */
+export function shippedServiceAccount(
+  operatorNamespace: string,
+): Promise<{ user: string; kubeconfigPath: string }> {
+  let done = installed.get(operatorNamespace);
+  if (!done) {
+    done = installShippedRbac(operatorNamespace);
+    installed.set(operatorNamespace, done);
+    done.catch(() => installed.delete(operatorNamespace));
+  }
+  return done;
+}
+
+async function installShippedRbac(ns: string): Promise<{ user: string; kubeconfigPath: string }> {
+  const { stdout } = await kubectl(["kustomize", join(repo, "deploy/overlays/default")]);
+  const docs = parseAllDocuments(stdout)
+    .map((d) => d.toJS() as Manifest)
+    .filter((d) => d && RBAC_KINDS.has(d.kind));
+  const sa = docs.find((d) => d.kind === "ServiceAccount");
+  if (
+    !sa ||
+    !docs.some((d) => d.kind === "ClusterRoleBinding") ||
+    !docs.some((d) => d.kind === "RoleBinding")
+  ) {
+    throw new Error("deploy/overlays/default no longer renders a ServiceAccount with its bindings");
+  }
+  for (const d of docs) {
+    if (d.metadata.namespace === SHIPPED_NAMESPACE) d.metadata.namespace = ns;
+    for (const subject of d.subjects ?? [])
+      if (subject.namespace === SHIPPED_NAMESPACE) subject.namespace = ns;
+    if (d.kind === "ClusterRoleBinding") d.metadata.name = `${d.metadata.name}-${ns}`;
+  }
+  try {
+    await testKubeConfig()
+      .makeApiClient(k8s.CoreV1Api)
+      .createNamespace({ body: { metadata: { name: ns } } });
+  } catch (error) {
+    if ((error as { code?: number }).code !== 409) throw error;
+  }
+  await kubectl(
+    ["apply", "--server-side", "--force-conflicts", "-f", "-"],
+    docs.map((d) => JSON.stringify(d)).join("\n"),
+  );
+  const user = `system:serviceaccount:${ns}:${sa.metadata.name}`;
+  const kc = kubeConfigForUser(user);
+  // the API server authenticates these credentials as the ServiceAccount, not as an admin
+  const review = await kc
+    .makeApiClient(k8s.AuthenticationV1Api)
+    .createSelfSubjectReview({ body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" } });
+  if (review.status?.userInfo?.username !== user) {
+    throw new Error(`expected to be ${user}, the API server says ${review.status?.userInfo?.username}`);
+  }
+  const kubeconfigPath = join(scratchDir("sa"), "kubeconfig");
+  writeFileSync(kubeconfigPath, kc.exportConfig(), { mode: 0o600 });
+  return { user, kubeconfigPath };
 }
 
 export interface OperatorProcessOptions {
@@ -28,7 +110,11 @@ export interface OperatorProcessOptions {
   logLevel?: "debug" | "info" | "warn" | "error";
   /** campaign for this Lease under this identity instead of running with --no-leader-election */
   leaderElection?: { leaseName: string; identity: string };
-  /** the kubeconfig the operator runs with (default: the harness's admin kubeconfig) */
+  /**
+   * the kubeconfig the operator runs with; default: the shipped ServiceAccount's, with the shipped
+   * RBAC installed for `operatorNamespace` (`shippedServiceAccount`). `inject("kubeconfigPath")`
+   * runs it as the harness's admin instead.
+   */
   kubeconfigPath?: string;
 }
 
@@ -36,6 +122,7 @@ export class OperatorProcess {
   private constructor(
     private readonly child: ChildProcess,
     readonly metricsPort: number,
+    readonly logFile: string,
   ) {}
 
   /** Starts the operator; with `waitReady` (default) resolves once /readyz answers 200. */
@@ -44,7 +131,7 @@ export class OperatorProcess {
     const args = [
       "src/main.ts",
       "--kubeconfig",
-      options.kubeconfigPath ?? inject("kubeconfigPath"),
+      options.kubeconfigPath ?? (await shippedServiceAccount(options.operatorNamespace)).kubeconfigPath,
       "--operator-namespace",
       options.operatorNamespace,
       "--watch-namespaces",
@@ -73,7 +160,7 @@ export class OperatorProcess {
     // its own process group: the tsx wrapper and the node process it runs die together
     const child = spawn("node_modules/.bin/tsx", args, { stdio: ["ignore", fd, fd], detached: true });
     closeSync(fd);
-    const op = new OperatorProcess(child, port);
+    const op = new OperatorProcess(child, port, options.logFile);
     if (waitReady) {
       const deadline = Date.now() + 60_000;
       for (;;) {
@@ -125,6 +212,16 @@ export class OperatorProcess {
       } catch {}
     }
     await exited;
+  }
+
+  /**
+   * The lines of its log file (every process that wrote to it) where the API server refused the
+   * operator a request: what its RBAC lacks. Under the shipped ServiceAccount this must stay empty.
+   */
+  refusals(): string[] {
+    return readFileSync(this.logFile, "utf8")
+      .split("\n")
+      .filter((line) => /is forbidden: User/.test(line));
   }
 
   async metricsText(): Promise<string> {
