@@ -28,6 +28,30 @@ export interface OperatorConfig {
 
 const env = (name: string) => process.env[name];
 
+/** `tde-operator --help`: every flag, its environment variable and its default. */
+export const USAGE = `tde-operator [flags]
+
+  --kubeconfig PATH          kubeconfig file (KUBECONFIG; default: in-cluster, then ~/.kube/config)
+  --operator-namespace NS    the operator's own namespace: service-managed key and Lease (TDE_OPERATOR_NAMESPACE; tde-system)
+  --watch-namespaces A,B     namespaces to reconcile (TDE_WATCH_NAMESPACES; default: all)
+  --probe-interval D         how often each distinct key is probed (TDE_PROBE_INTERVAL; 60s)
+  --workers N                reconciles in flight per controller (TDE_WORKERS; 16)
+  --kms-concurrency N        KMS calls in flight across all keys (TDE_KMS_CONCURRENCY; 16)
+  --kms-rate-limit N         KMS calls per second across all keys, 0 = unbounded (TDE_KMS_RATE_LIMIT; 0)
+  --local-kms-latency MS     artificial latency of every Local provider call, for benchmarks (TDE_LOCAL_KMS_LATENCY; 0)
+  --log-level L              debug, info, warn or error (TDE_LOG_LEVEL; info)
+  --metrics-port P           /metrics, /healthz and /readyz (TDE_METRICS_PORT; 8080)
+  --[no-]leader-election     campaign for a Lease before reconciling (TDE_LEADER_ELECTION; on)
+  --lease-name NAME          the Lease (TDE_LEASE_NAME; tde-operator-leader)
+  --identity ID              this replica in the Lease (POD_NAME; hostname-pid)
+  --help                     this text
+`;
+
+/** True when the arguments ask for the usage text rather than a run. */
+export function wantsHelp(argv: string[] = process.argv.slice(2)): boolean {
+  return argv.includes("--help") || argv.includes("-h");
+}
+
 export function parseConfig(argv: string[] = process.argv.slice(2)): OperatorConfig {
   const { values } = parseArgs({
     args: argv,
@@ -69,7 +93,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2)): OperatorCon
     operatorNamespace: pick(values["operator-namespace"], "TDE_OPERATOR_NAMESPACE") ?? "tde-system",
     watchNamespaces: namespaces,
     probeIntervalMs: parseDuration(pick(values["probe-interval"], "TDE_PROBE_INTERVAL") ?? "60s"),
-    workers: int(pick(values.workers, "TDE_WORKERS"), 4, "--workers") || 1,
+    workers: int(pick(values.workers, "TDE_WORKERS"), 16, "--workers") || 1,
     kmsRateLimit: int(pick(values["kms-rate-limit"], "TDE_KMS_RATE_LIMIT"), 0, "--kms-rate-limit"),
     kmsConcurrency: int(pick(values["kms-concurrency"], "TDE_KMS_CONCURRENCY"), 16, "--kms-concurrency") || 1,
     localKmsLatencyMs: int(

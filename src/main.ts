@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import * as k8s from "@kubernetes/client-node";
-import { parseConfig } from "./config.js";
+import { parseConfig, USAGE, wantsHelp } from "./config.js";
 import { startHealthServer } from "./observability/health-server.js";
 import { createLogger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
@@ -12,6 +12,10 @@ import { HttpKubeClient, LeaderElector } from "./runtime/index.js";
  * election through a Lease (two replicas are safe), graceful shutdown on SIGTERM.
  */
 async function main(): Promise<void> {
+  if (wantsHelp()) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const config = parseConfig();
   const log = createLogger(config.logLevel, { component: "tde-operator" });
   const kc = new k8s.KubeConfig();

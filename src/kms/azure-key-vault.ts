@@ -4,21 +4,9 @@
  * Works against Lowkey Vault with `disableChallengeResourceVerification`.
  */
 import { readFile } from "node:fs/promises";
-import {
-  ClientAssertionCredential,
-  ClientSecretCredential,
-  DefaultAzureCredential,
-  ManagedIdentityCredential,
-  type TokenCredential,
-  WorkloadIdentityCredential,
-} from "@azure/identity";
-import {
-  KeyClient,
-  type KeyClientOptions,
-  type KeyProperties,
-  type KeyVaultKey,
-  parseKeyVaultKeyIdentifier,
-} from "@azure/keyvault-keys";
+// Types only: the SDKs themselves (about 25 MiB resident) are loaded on the first Azure key.
+import type { TokenCredential } from "@azure/identity";
+import type { KeyClient, KeyClientOptions, KeyProperties, KeyVaultKey } from "@azure/keyvault-keys";
 import { publicKeyDer, rsaKeySize, thumbprintOfDer } from "../crypto/thumbprint.js";
 import { azureErrorFacts, classifyAzureError } from "./azure-errors.js";
 import {
@@ -128,7 +116,7 @@ export function identityCacheKey(identity: IdentitySpec | undefined, namespace: 
   return parts.join("|");
 }
 
-interface Target {
+export interface Target {
   vaultURL: string;
   name: string;
   version?: string;
@@ -206,20 +194,14 @@ export class AzureKeyVaultProvider implements KekProvider {
 
   private target(ref: KeyReference): Target {
     if (ref.keyID) {
-      let parsed: ReturnType<typeof parseKeyVaultKeyIdentifier>;
-      try {
-        parsed = parseKeyVaultKeyIdentifier(ref.keyID);
-      } catch {
+      const parsed = parseKeyID(ref.keyID);
+      if (!parsed) {
         throw new KeyAccessError(
           "KeyNotFound",
           `${ref.keyID} is not a Key Vault key id (https://VAULT/keys/NAME/VERSION)`,
         );
       }
-      return {
-        vaultURL: trimSlash(parsed.vaultUrl),
-        name: parsed.name,
-        ...(parsed.version ? { version: parsed.version } : {}),
-      };
+      return parsed;
     }
     if (!ref.vaultURL)
       throw new KeyAccessError("KeyNotFound", `the reference to key ${ref.keyName} has no vault URL`);
@@ -359,6 +341,7 @@ export class AzureKeyVaultProvider implements KekProvider {
     if (cached) return cached;
     const credential = await this.credential(ref, identityKey);
     const onThrottled = this.options.onThrottled;
+    const { KeyClient } = await import("@azure/keyvault-keys");
     const client = new KeyClient(vaultURL, credential, {
       ...this.options.clientOptions,
       disableChallengeResourceVerification: this.options.disableChallengeResourceVerification ?? false,
@@ -427,10 +410,17 @@ export class AzureKeyVaultProvider implements KekProvider {
             if (!token) throw new Error("the home identity returned no token for the federated assertion");
             return token.token;
           };
+    const { ClientAssertionCredential } = await import("@azure/identity");
     return new ClientAssertionCredential(identity.tenantID, identity.federatedClientID, assertion);
   }
 
   private async homeCredential(identity: IdentitySpec, namespace: string): Promise<TokenCredential> {
+    const {
+      ClientSecretCredential,
+      DefaultAzureCredential,
+      ManagedIdentityCredential,
+      WorkloadIdentityCredential,
+    } = await import("@azure/identity");
     switch (identity.type) {
       case "WorkloadIdentity":
         return new WorkloadIdentityCredential({
@@ -472,6 +462,29 @@ export class AzureKeyVaultProvider implements KekProvider {
         );
     }
   }
+}
+
+/** `https://VAULT/keys/NAME[/VERSION]` into its parts; undefined for anything else. */
+export function parseKeyID(id: string): Target | undefined {
+  let url: URL;
+  try {
+    url = new URL(id);
+  } catch {
+    return undefined;
+  }
+  const parts = url.pathname.split("/").filter(Boolean);
+  if (
+    !["https:", "http:"].includes(url.protocol) ||
+    parts[0] !== "keys" ||
+    parts.length < 2 ||
+    parts.length > 3
+  )
+    return undefined;
+  return {
+    vaultURL: trimSlash(url.origin),
+    name: decodeURIComponent(parts[1]!),
+    ...(parts[2] ? { version: decodeURIComponent(parts[2]) } : {}),
+  };
 }
 
 function trimSlash(url: string): string {

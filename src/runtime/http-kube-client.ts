@@ -1,6 +1,5 @@
 import * as http from "node:http";
 import * as https from "node:https";
-import { type KubeConfig, Watch } from "@kubernetes/client-node";
 import { ApiError } from "./errors.js";
 import {
   type ApiCall,
@@ -15,6 +14,7 @@ import {
   type WatchOptions,
   type WriteOptions,
 } from "./kube-client.js";
+import type { KubeEndpoint } from "./kube-connection.js";
 import { collectionPath, type KubeObject, objectPath, type ResourceKind } from "./resource.js";
 
 type Query = Record<string, string | number | boolean | undefined>;
@@ -36,16 +36,16 @@ export interface HttpKubeClientOptions {
 }
 
 /**
- * The real `KubeClient`: plain JSON over HTTPS, authenticated by client-node's KubeConfig
- * (certificates, tokens, exec plugins), with the patch content type set explicitly. Watches use
- * client-node's `Watch`.
+ * The real `KubeClient`: plain JSON over HTTPS with one keep-alive agent, authenticated by a
+ * `KubeEndpoint` (our `KubeConnection`, or client-node's `KubeConfig`), with the patch content
+ * type set explicitly. A watch is one streamed GET read line by line.
  */
 export class HttpKubeClient implements KubeClient {
   private agent: http.Agent | undefined;
   private readonly timeoutMs: number;
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly kc: KubeEndpoint,
     private readonly options: HttpKubeClientOptions = {},
   ) {
     this.timeoutMs = options.requestTimeoutMs ?? 30_000;
@@ -134,26 +134,23 @@ export class HttpKubeClient implements KubeClient {
     onEvent: (event: WatchEvent) => void,
     onDone: (err: unknown) => void,
   ): Promise<WatchHandle> {
-    const query: Query = { ...options };
-    const controller = await new Watch(this.kc).watch(
-      collectionPath(kind, namespace),
-      query,
-      (type, object) => onEvent({ type: type as WatchEvent["type"], object: object as KubeObject }),
-      onDone,
-    );
-    return { stop: () => controller.abort() };
+    const { url, opts } = await this.prepare("GET", collectionPath(kind, namespace), {
+      ...options,
+      watch: true,
+    });
+    return streamWatch(url, opts, onEvent, onDone);
   }
 
-  private async request<T>(spec: RequestSpec): Promise<T> {
+  private async prepare(method: RequestSpec["method"], path: string, query: Query = {}) {
     const cluster = this.kc.getCurrentCluster();
     if (!cluster) throw new Error("the KubeConfig has no current cluster");
-    const url = new URL(cluster.server + spec.path);
-    for (const [k, v] of Object.entries(spec.query ?? {})) {
+    const url = new URL(cluster.server + path);
+    for (const [k, v] of Object.entries(query)) {
       if (v !== undefined && v !== "") url.searchParams.set(k, String(v));
     }
-    const opts: https.RequestOptions = { method: spec.method, headers: { Accept: "application/json" } };
+    const opts: https.RequestOptions = { method, headers: { Accept: "application/json" } };
     await this.kc.applyToHTTPSOptions(opts);
-    // client-node builds a fresh agent per call; without a proxy, keep one keep-alive agent.
+    // one keep-alive agent for every call and watch (a proxy is client-node's to handle)
     if (url.protocol === "https:" && !cluster.proxyUrl) {
       this.agent ??= new https.Agent({
         keepAlive: true,
@@ -165,6 +162,11 @@ export class HttpKubeClient implements KubeClient {
       });
       opts.agent = this.agent;
     }
+    return { url, opts };
+  }
+
+  private async request<T>(spec: RequestSpec): Promise<T> {
+    const { url, opts } = await this.prepare(spec.method, spec.path, spec.query);
     const payload = spec.body === undefined ? undefined : JSON.stringify(spec.body);
     if (payload !== undefined) {
       opts.headers = {
@@ -226,6 +228,76 @@ function send(
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`request timed out after ${timeoutMs} ms`)));
     req.on("error", reject);
     if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
+
+/** Named so the informer tells a watch it stopped from one that failed. */
+class WatchStopped extends Error {
+  override readonly name = "AbortError";
+}
+
+/**
+ * One watch: resolves with its handle once the API server answers 200 (rejects with the
+ * ApiError of any other answer, e.g. 410 Gone), then hands each line's event to `onEvent`, and
+ * calls `onDone` once: null when the server ends the stream, the error when it breaks, an
+ * AbortError after `stop()`.
+ */
+function streamWatch(
+  url: URL,
+  opts: https.RequestOptions,
+  onEvent: (event: WatchEvent) => void,
+  onDone: (err: unknown) => void,
+): Promise<WatchHandle> {
+  const transport = url.protocol === "http:" ? http : https;
+  return new Promise((resolve, reject) => {
+    let started = false;
+    let done = false;
+    const finish = (err: unknown) => {
+      if (done) return;
+      done = true;
+      onDone(err ?? null);
+    };
+    const req = transport.request(url, opts, (res) => {
+      const code = res.statusCode ?? 0;
+      if (code !== 200) {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          const st = (safeParse(text) ?? {}) as { reason?: string; message?: string };
+          reject(new ApiError(code, st.reason ?? http.STATUS_CODES[code] ?? "Unknown", st.message ?? text));
+        });
+        return;
+      }
+      started = true;
+      resolve({
+        stop: () => {
+          finish(new WatchStopped("watch stopped"));
+          req.destroy();
+        },
+      });
+      res.setEncoding("utf8");
+      let pending = "";
+      res.on("data", (chunk: string) => {
+        pending += chunk;
+        for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
+          const line = pending.slice(0, nl).trim();
+          pending = pending.slice(nl + 1);
+          if (!line) continue;
+          const event = safeParse(line) as WatchEvent | undefined;
+          if (!event?.type) {
+            req.destroy(new Error(`the watch sent a line that is not an event: ${line.slice(0, 80)}`));
+            return;
+          }
+          onEvent(event);
+        }
+      });
+      res.on("end", () => finish(null));
+      res.on("error", finish);
+      res.on("aborted", () => finish(new Error("the watch stream was cut")));
+    });
+    req.on("error", (err) => (started ? finish(err) : reject(err)));
     req.end();
   });
 }

@@ -52,8 +52,13 @@ export class Store<T extends KubeObject> {
     });
   }
 
-  /** Inserts or replaces; returns the previous object. */
+  /**
+   * Inserts or replaces; returns the previous object. The object's managedFields are dropped
+   * first: no reconciler reads them, they are often the larger part of an object, and an update
+   * that omits them leaves the server's unchanged.
+   */
   upsert(obj: T): T | undefined {
+    if (obj.metadata && "managedFields" in obj.metadata) delete obj.metadata.managedFields;
     const key = keyOf(obj);
     const old = this.items.get(key);
     if (old) this.unindex(key, old);
