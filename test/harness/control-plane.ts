@@ -33,6 +33,7 @@ export class ControlPlane {
   private etcd: ManagedProcess | undefined;
   private apiserver: ManagedProcess | undefined;
   private info: ControlPlaneInfo | undefined;
+  private ports: { etcdPeerPort: number; securePort: number } | undefined;
 
   constructor(private readonly options: ControlPlaneOptions = {}) {}
 
@@ -49,6 +50,33 @@ export class ControlPlane {
 
     const [etcdClientPort, etcdPeerPort, securePort] = [await freePort(), await freePort(), await freePort()];
     const etcdURL = `http://127.0.0.1:${etcdClientPort}`;
+    this.ports = { etcdPeerPort, securePort };
+    const server = `https://127.0.0.1:${securePort}`;
+    const kubeconfigPath = join(dir, "kubeconfig");
+    this.info = { server, kubeconfigPath, dir, pki, binaries, etcdURL };
+
+    await this.startEtcd();
+    this.spawnApiserver();
+    writeFileSync(kubeconfigPath, kubeconfig(server, pki));
+
+    try {
+      await this.waitApiserverReady();
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+    log(`control plane ready at ${server} (etcd ${etcdURL})`);
+    return this.info;
+  }
+
+  /**
+   * Starts etcd (again) on the same ports and data directory, and waits for its /health. With
+   * `startApiserver`, `stopEtcd` and `stopApiserver`, a test can take the control plane down and
+   * bring it back while the kubeconfig stays valid.
+   */
+  async startEtcd(): Promise<void> {
+    const { dir, binaries, etcdURL } = this.started;
+    const peer = `http://127.0.0.1:${this.ports!.etcdPeerPort}`;
     this.etcd = startProcess(
       "etcd",
       binaries.etcd,
@@ -56,16 +84,46 @@ export class ControlPlane {
         `--data-dir=${join(dir, "etcd")}`,
         `--listen-client-urls=${etcdURL}`,
         `--advertise-client-urls=${etcdURL}`,
-        `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
-        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
-        `--initial-cluster=default=http://127.0.0.1:${etcdPeerPort}`,
+        `--listen-peer-urls=${peer}`,
+        `--initial-advertise-peer-urls=${peer}`,
+        `--initial-cluster=default=${peer}`,
         "--unsafe-no-fsync=true",
         "--log-level=warn",
       ],
       join(dir, "etcd.log"),
     );
-    await waitFor("etcd /health", async () => (await fetch(`${etcdURL}/health`)).ok, 30_000);
+    const etcd = this.etcd;
+    await waitFor(
+      "etcd /health",
+      async () => {
+        if (etcd.exited()) throw new Error(`etcd exited:\n${etcd.tail()}`);
+        return (await fetch(`${etcdURL}/health`)).ok;
+      },
+      30_000,
+    );
+  }
 
+  /** Starts the API server (again) on the same port, and waits until /readyz answers 200. */
+  async startApiserver(): Promise<void> {
+    this.spawnApiserver();
+    await this.waitApiserverReady();
+  }
+
+  /** SIGTERM by default; SIGKILL for a crash. Keeps etcd's data directory. */
+  async stopEtcd(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    await this.etcd?.stop(signal);
+  }
+
+  /** Stops both and starts both again on the same ports and data: the kubeconfig stays valid. */
+  async restart(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    await this.stopApiserver(signal);
+    await this.stopEtcd(signal);
+    await this.startEtcd();
+    await this.startApiserver();
+  }
+
+  private spawnApiserver(): void {
+    const { dir, pki, binaries, etcdURL } = this.started;
     this.apiserver = startProcess(
       "kube-apiserver",
       binaries.kubeApiserver,
@@ -75,7 +133,7 @@ export class ControlPlane {
         `--tls-cert-file=${pki.servingCert}`,
         `--tls-private-key-file=${pki.servingKey}`,
         `--client-ca-file=${pki.caCert}`,
-        `--secure-port=${securePort}`,
+        `--secure-port=${this.ports!.securePort}`,
         "--bind-address=127.0.0.1",
         "--advertise-address=127.0.0.1",
         "--service-cluster-ip-range=10.0.0.0/24",
@@ -91,33 +149,25 @@ export class ControlPlane {
       ],
       join(dir, "kube-apiserver.log"),
     );
-
-    const server = `https://127.0.0.1:${securePort}`;
-    const kubeconfigPath = join(dir, "kubeconfig");
-    writeFileSync(kubeconfigPath, kubeconfig(server, pki));
-    this.info = { server, kubeconfigPath, dir, pki, binaries, etcdURL };
-
-    try {
-      await waitFor(
-        "kube-apiserver /readyz",
-        async () => {
-          if (this.apiserver?.exited()) throw new Error(`kube-apiserver exited:\n${this.apiserver.tail()}`);
-          return (await getStatus(server, "/readyz", pki)) === 200;
-        },
-        90_000,
-        250,
-      );
-    } catch (error) {
-      await this.stop();
-      throw error;
-    }
-    log(`control plane ready at ${server} (etcd ${etcdURL})`);
-    return this.info;
   }
 
-  /** Stops the API server (and optionally etcd) without removing state; `restart` brings it back. */
-  async stopApiserver(): Promise<void> {
-    await this.apiserver?.stop();
+  private async waitApiserverReady(): Promise<void> {
+    const { server, pki } = this.started;
+    const apiserver = this.apiserver;
+    await waitFor(
+      "kube-apiserver /readyz",
+      async () => {
+        if (apiserver?.exited()) throw new Error(`kube-apiserver exited:\n${apiserver.tail()}`);
+        return (await getStatus(server, "/readyz", pki)) === 200;
+      },
+      90_000,
+      250,
+    );
+  }
+
+  /** Stops the API server without removing state; `startApiserver` or `restart` brings it back. */
+  async stopApiserver(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    await this.apiserver?.stop(signal);
   }
 
   async stop(): Promise<void> {
