@@ -17,6 +17,7 @@ import {
   OWNER_NAME_LABEL,
   SecretKind,
 } from "./controllers/resources.js";
+import { BY_PRIMARY, primaryIndexValues } from "./controllers/rotation-blocker.js";
 import { ServerReconciler } from "./controllers/server-reconciler.js";
 import { AzureKeyVaultProvider } from "./kms/azure-key-vault.js";
 import { withLatency } from "./kms/latency.js";
@@ -348,6 +349,7 @@ function indexDependants(
     return [...values];
   });
   databases.store.addIndex(BY_SERVER, (d) => [`${d.metadata.namespace}/${d.spec.serverRef.name}`]);
+  databases.store.addIndex(BY_PRIMARY, primaryIndexValues);
 }
 
 function ownerKeys(secret: KubeObject, kind: string) {

@@ -26,19 +26,19 @@ export function rotationBlocker(
   return `KeyRotationAttemptedWhileOldThumbprintInUse: the previous protector ${previous.thumbprint.slice(0, 12)} is still the protector of secondary ${names}; the rotation waits until they have moved to the current key, then goes ahead by itself`;
 }
 
-/** Databases that name this one as their primary (any namespace). */
+/** The store index of databases by the primary they name ("namespace/name"); the operator registers it. */
+export const BY_PRIMARY = "byPrimary";
+
+export function primaryIndexValues(d: Kube<EncryptedDatabase>): string[] {
+  const r = d.spec.replication;
+  if (r?.role !== "Secondary" || !r.primaryRef) return [];
+  return [`${r.primaryRef.namespace ?? d.metadata.namespace}/${r.primaryRef.name}`];
+}
+
+/** Databases that name this one as their primary (any namespace), from the index: no scan of the fleet. */
 export function secondariesOf(
   db: Kube<EncryptedDatabase>,
   databases: Store<Kube<EncryptedDatabase>>,
 ): Kube<EncryptedDatabase>[] {
-  const ns = db.metadata.namespace;
-  const name = db.metadata.name;
-  return databases
-    .list()
-    .filter(
-      (d) =>
-        d.spec.replication?.role === "Secondary" &&
-        d.spec.replication.primaryRef?.name === name &&
-        (d.spec.replication.primaryRef?.namespace ?? d.metadata.namespace) === ns,
-    );
+  return databases.byIndex(BY_PRIMARY, `${db.metadata.namespace}/${db.metadata.name}`);
 }
