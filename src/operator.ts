@@ -90,6 +90,8 @@ export class Operator {
       observer: (signal) => {
         if (signal.type === "error" || signal.type === "handler-error")
           log.warn("informer trouble", { signal: signal.type, error: (signal as { error?: unknown }).error });
+        else if (signal.type === "watch-ended" && signal.reason === "gone")
+          log.info("watch expired (410 Gone): relisting", { namespace: signal.namespace });
       },
     });
     this.keyProtectors = this.informers.for<Kube<KeyProtector>>(KeyProtectorKind);

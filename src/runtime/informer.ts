@@ -156,8 +156,13 @@ export class Informer<T extends KubeObject = KubeObject> {
         }
         if (outcome.error !== undefined) throw outcome.error;
         const healthy = outcome.events > 0 || Date.now() - started >= MIN_HEALTHY_WATCH_MS;
-        if (healthy || outcome.reason === "interrupted" || outcome.reason === "gone") {
+        if (healthy || outcome.reason === "interrupted") {
           attempt = 0;
+          continue;
+        }
+        // a watch expired at once: relist straight away the first time, back off if it keeps happening
+        if (outcome.reason === "gone" && attempt === 0) {
+          attempt = 1;
           continue;
         }
         await sleep(backoffDelay(policy, attempt++), signal);
@@ -235,7 +240,6 @@ export class Informer<T extends KubeObject = KubeObject> {
       const onEvent = (event: WatchEvent) => {
         if (ended) return;
         armSilence();
-        events++;
         if (event.type === "ERROR") {
           const st = event.object as { code?: number; reason?: string; message?: string };
           if (st.code === 410) return end("gone");
@@ -244,6 +248,8 @@ export class Informer<T extends KubeObject = KubeObject> {
             new ApiError(st.code ?? 500, st.reason ?? "WatchError", st.message ?? "watch error"),
           );
         }
+        // an ERROR (410 Gone at once, say) is not a sign of a healthy watch: it does not reset the backoff
+        events++;
         const newRv = event.object.metadata?.resourceVersion;
         if (newRv) rv = newRv;
         if (event.type === "BOOKMARK") return;

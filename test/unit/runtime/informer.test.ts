@@ -80,6 +80,28 @@ describe("Informer (scripted API)", () => {
     await inf.stop();
   });
 
+  it("relists at once after one 410 Gone, but backs off when every new watch is refused with 410 at once", async () => {
+    const fake = new FakeWatchClient();
+    const inf = new Informer({ client: fake.asClient(), kind, backoff: { baseMs: 400, maxMs: 400 } });
+    fake.objects = [obj("a", "1")];
+    inf.start();
+    await inf.waitForSync(1_000);
+    const gone = () =>
+      fake.current.emit({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired" } as never });
+    const relistAfterGone = async (n: number) => {
+      await expect.poll(() => fake.watches.length).toBe(n);
+      const at = Date.now();
+      gone();
+      await expect.poll(() => fake.lists, { interval: 5, timeout: 2_000 }).toBe(n + 1);
+      return Date.now() - at;
+    };
+    const first = await relistAfterGone(1);
+    const second = await relistAfterGone(2);
+    expect(first).toBeLessThan(300);
+    expect(second).toBeGreaterThanOrEqual(350);
+    await inf.stop();
+  });
+
   it("retries a failing list with capped exponential backoff and syncs once it succeeds", async () => {
     const { fake, inf, signals } = setup();
     fake.listError = new ApiError(500, "InternalError", "etcd down");
