@@ -5,6 +5,7 @@
  *
  *   npm run bench -- --size 10000 --latency 20 --probe-interval 10s --idle 60s --workers 4
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
@@ -23,13 +24,14 @@ const { values } = parseArgs({
     latency: { type: "string", default: "20" },
     "probe-interval": { type: "string", default: "10s" },
     grace: { type: "string", default: "30s" },
-    idle: { type: "string", default: "60s" },
+    idle: { type: "string", default: "5m" },
     workers: { type: "string", default: "4" },
     "kms-concurrency": { type: "string", default: "16" },
     concurrency: { type: "string", default: "16" },
     "scaling-size": { type: "string" },
     "skip-scaling": { type: "boolean", default: false },
     timeout: { type: "string", default: "30m" },
+    source: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
   strict: true,
@@ -45,12 +47,13 @@ if (values.help) {
       "  --latency MS          artificial latency of every Local KMS call (default 20)",
       "  --probe-interval D    the operator's probe interval (default 10s)",
       "  --grace D             servers' keyAccessGracePeriod (default 30s)",
-      "  --idle D              the idle window (default 60s)",
+      "  --idle D              the idle window (default 5m)",
       "  --workers N           the operator's --workers (default 4)",
       "  --kms-concurrency N   the operator's --kms-concurrency, used for the KMS floor (default 16)",
       "  --concurrency N       the benchmark client's concurrency, also the API floor's (default 16)",
       "  --scaling-size N      the smaller convergence of the Scaling scenario (default size/10)",
       "  --skip-scaling        no smaller convergence",
+      "  --source              run the operator from source under tsx instead of the built image (dist/)",
       "  LOWKEY_VAULT_JAR=...  also measures the Azure provider on Lowkey Vault",
       "",
     ].join("\n"),
@@ -88,6 +91,7 @@ const settings: BenchSettings = {
   timeoutMs: parseDuration(values.timeout!),
   operatorNamespace: "tde-system",
   logDir,
+  runFrom: values.source ? "source" : "built",
 };
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -101,6 +105,16 @@ async function main(): Promise<void> {
   log(
     `bench: ${size} databases on ${servers} servers and ${keys} keys; KMS latency ${settings.latencyMs} ms`,
   );
+  if (settings.runFrom === "built") {
+    log("building the operator (npm run build) to run it as the image does: node dist/src/main.js");
+    execFileSync(
+      process.execPath,
+      [join("node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
+      {
+        stdio: "inherit",
+      },
+    );
+  }
   const cluster = await BenchCluster.start(log);
   try {
     if (!values["skip-scaling"] && scalingSize < size) {

@@ -12,14 +12,18 @@ export interface OperatorProcessOptions {
   workers?: number;
   kmsConcurrency?: number;
   logFile: string;
+  /** "built": `node dist/src/main.js` (the image's command; run `npm run build` first); "source": `tsx src/main.ts` */
+  runFrom?: "built" | "source";
 }
 
 /**
- * The operator as a separate process (`tsx src/main.ts`, as `npx tsx` runs it), measured only
- * through its /metrics endpoint. Peak RSS is sampled from tde_process_resident_memory_bytes.
+ * The operator as a separate process, by default as the image runs it (`node dist/src/main.js`),
+ * measured only through its /metrics endpoint. Peak RSS is sampled from tde_process_resident_memory_bytes.
  */
 export class OperatorProcess {
   peakRssBytes = 0;
+  /** the V8 heap in use (live objects plus garbage not yet collected), sampled with the RSS */
+  peakHeapUsedBytes = 0;
   private sampler: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -30,8 +34,9 @@ export class OperatorProcess {
 
   static async start(options: OperatorProcessOptions): Promise<OperatorProcess> {
     const port = await freePort();
+    const built = (options.runFrom ?? "built") === "built";
     const args = [
-      "src/main.ts",
+      built ? "dist/src/main.js" : "src/main.ts",
       "--kubeconfig",
       options.kubeconfig,
       "--operator-namespace",
@@ -51,8 +56,11 @@ export class OperatorProcess {
       ...(options.kmsConcurrency ? ["--kms-concurrency", String(options.kmsConcurrency)] : []),
     ];
     const fd = openSync(options.logFile, "a");
-    // detached: its own process group, so the tsx wrapper and the node process it runs stop together
-    const child = spawn("node_modules/.bin/tsx", args, { stdio: ["ignore", fd, fd], detached: true });
+    // detached: its own process group, so a tsx wrapper and the node process it runs stop together
+    const child = spawn(built ? process.execPath : "node_modules/.bin/tsx", args, {
+      stdio: ["ignore", fd, fd],
+      detached: true,
+    });
     closeSync(fd);
     const op = new OperatorProcess(child, port, Date.now());
     await waitUntil(
@@ -80,6 +88,7 @@ export class OperatorProcess {
     const samples = parseProm(await res.text());
     const m = OperatorMetrics.from(samples);
     if (m.rssBytes > this.peakRssBytes) this.peakRssBytes = m.rssBytes;
+    if (m.heapUsedBytes > this.peakHeapUsedBytes) this.peakHeapUsedBytes = m.heapUsedBytes;
     return m;
   }
 
@@ -104,6 +113,7 @@ export class OperatorMetrics {
     readonly reconciles: Record<string, number>,
     readonly rssBytes: number,
     readonly workqueueDepth: number,
+    readonly heapUsedBytes: number,
   ) {}
 
   static from(samples: PromSample[]): OperatorMetrics {
@@ -119,10 +129,9 @@ export class OperatorMetrics {
       { describe: kms("describe"), list: kms("list"), wrap: kms("wrap"), unwrap: kms("unwrap") },
       sumOf(samples, "tde_key_probes_total"),
       reconciles,
-      // prom-client's default metrics under the "tde_process_" prefix: tde_process_process_resident_memory_bytes
-      sumOf(samples, "tde_process_process_resident_memory_bytes") ||
-        sumOf(samples, "tde_process_resident_memory_bytes"),
+      sumOf(samples, "tde_process_resident_memory_bytes"),
       sumOf(samples, "tde_workqueue_depth"),
+      sumOf(samples, "tde_nodejs_heap_size_used_bytes"),
     );
   }
 

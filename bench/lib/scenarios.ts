@@ -15,6 +15,7 @@ export interface BenchSettings {
   timeoutMs: number;
   operatorNamespace: string;
   logDir: string;
+  runFrom: "built" | "source";
 }
 
 const MiB = 1024 * 1024;
@@ -54,6 +55,7 @@ export class Bench {
       workers: this.settings.workers,
       kmsConcurrency: this.settings.kmsConcurrency,
       logFile: `${this.settings.logDir}/operator-${this.label}-${this.processes}.log`,
+      runFrom: this.settings.runFrom,
     });
     return this.op;
   }
@@ -119,6 +121,7 @@ export class Bench {
       floorRequestsPerDek: round(apiFloor.requests / this.deks, 2),
       reconciles: diffRecord(m0.reconciles, m1.reconciles),
       peakRssMiB: round(op.peakRssBytes / MiB, 1),
+      peakHeapUsedMiB: round(op.peakHeapUsedBytes / MiB, 1),
     };
   }
 
@@ -217,6 +220,7 @@ export class Bench {
       ),
       reconciles: m1.reconciles,
       peakRssMiB: round(op.peakRssBytes / MiB, 1),
+      peakHeapUsedMiB: round(op.peakHeapUsedBytes / MiB, 1),
     };
   }
 
@@ -293,6 +297,7 @@ export class Bench {
       },
       reconciles: diffRecord(m0.reconciles, m1.reconciles),
       peakRssMiB: round(op.peakRssBytes / MiB, 1),
+      peakHeapUsedMiB: round(op.peakHeapUsedBytes / MiB, 1),
     };
   }
 
@@ -386,6 +391,7 @@ export class Bench {
         databases: stats(dbOffsets),
       },
       peakRssMiB: round(op.peakRssBytes / MiB, 1),
+      peakHeapUsedMiB: round(op.peakHeapUsedBytes / MiB, 1),
     };
   }
 
