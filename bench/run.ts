@@ -3,7 +3,7 @@
  * with the Local provider given an artificial per-call latency. Prints a short table and writes
  * the full figures to bench/results/bench-<size>-<time>.json. Figures, not assertions.
  *
- *   npm run bench -- --size 10000 --latency 20 --probe-interval 10s --idle 60s --workers 4
+ *   npm run bench -- --size 10000 --latency 20 --probe-interval 10s --idle 5m --workers 16
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -25,7 +25,7 @@ const { values } = parseArgs({
     "probe-interval": { type: "string", default: "10s" },
     grace: { type: "string", default: "30s" },
     idle: { type: "string", default: "5m" },
-    workers: { type: "string", default: "4" },
+    workers: { type: "string", default: "16" },
     "kms-concurrency": { type: "string", default: "16" },
     concurrency: { type: "string", default: "16" },
     "scaling-size": { type: "string" },
@@ -48,7 +48,7 @@ if (values.help) {
       "  --probe-interval D    the operator's probe interval (default 10s)",
       "  --grace D             servers' keyAccessGracePeriod (default 30s)",
       "  --idle D              the idle window (default 5m)",
-      "  --workers N           the operator's --workers (default 4)",
+      "  --workers N           the operator's --workers (default 16, the operator's own default)",
       "  --kms-concurrency N   the operator's --kms-concurrency, used for the KMS floor (default 16)",
       "  --concurrency N       the benchmark client's concurrency, also the API floor's (default 16)",
       "  --scaling-size N      the smaller convergence of the Scaling scenario (default size/10)",
