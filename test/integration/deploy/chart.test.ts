@@ -116,13 +116,15 @@ describe("R30 the Helm chart", () => {
     const roles = manifests.filter((m) => m.kind === "Role" && m.metadata.name === "tde-tde-operator");
     expect(roles.map((r) => r.metadata.namespace).sort()).toEqual(["billing", "shop"]);
     for (const role of roles) expect(grants(role.rules as PolicyRule[])).toEqual(NAMESPACED_GRANTS);
-    // The service-managed key lives in the operator's namespace (R7): its KeyProtector and Secret.
+    // The service-managed key lives in the operator's namespace (R7): its KeyProtector and Secret;
+    // the operator's informers cover that namespace too, so they list and watch servers and databases.
     const self = find(manifests, "Role", "tde-tde-operator-self");
     expect(grants(self.rules as PolicyRule[])).toEqual(
       [
         ...new Set([
           ...SELF_GRANTS,
           ...NAMESPACED_GRANTS.filter((g) => /^tde\.dev\/keyprotectors(\/status)?:/.test(g)),
+          ...NAMESPACED_GRANTS.filter((g) => /^tde\.dev\/encrypted(servers|databases):(list|watch)$/.test(g)),
           ...NAMESPACED_GRANTS.filter((g) => /^core\/(secrets|events):/.test(g)),
         ]),
       ].sort(),
