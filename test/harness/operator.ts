@@ -14,6 +14,8 @@ export interface TestOperator {
   metrics: Metrics;
   /** Counters of what the operator asked of the KMS and the API server since the last reset. */
   counts: { kms: Record<string, number>; writes: ApiCall[] };
+  /** every request the API server refused with 403 since the start (never reset): what RBAC lacks */
+  refused: ApiCall[];
   resetCounts(): void;
   stop(): Promise<void>;
 }
@@ -45,6 +47,7 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
     }
   }
   const counts = { kms: {} as Record<string, number>, writes: [] as ApiCall[] };
+  const refused: ApiCall[] = [];
   const local = new LocalKeyProvider(kc.makeApiClient(k8s.CoreV1Api));
   const counting = (inner: KekProvider): KekProvider => {
     const counted = <T>(op: string, call: () => Promise<T>): Promise<T> => {
@@ -99,6 +102,7 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
     kms,
     apiObserver: (call) => {
       if (call.verb !== "get" && call.verb !== "list") counts.writes.push(call);
+      if (call.code === 403) refused.push(call);
     },
   });
   operator.startInformers();
@@ -108,6 +112,7 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
     operator,
     metrics,
     counts,
+    refused,
     resetCounts() {
       counts.kms = {};
       counts.writes = [];
