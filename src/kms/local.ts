@@ -17,7 +17,13 @@ import {
   randomBytes,
 } from "node:crypto";
 import { promisify } from "node:util";
-import type { CoreV1Api, V1Secret } from "@kubernetes/client-node";
+import {
+  type ConfigurationOptions,
+  type CoreV1Api,
+  Observable,
+  type ObservableMiddleware,
+  type V1Secret,
+} from "@kubernetes/client-node";
 import { publicKeyDer, rsaKeySize, thumbprintOfDer } from "../crypto/thumbprint.js";
 import { classifyKubeError, kubeErrorFacts } from "./kube-errors.js";
 import {
@@ -91,11 +97,26 @@ export interface CreateLocalKeyOptions {
 export interface LocalKeyProviderOptions {
   /** Conflict retries for admin updates; default 5. */
   conflictRetries?: number;
+  /**
+   * How long one call to the Kubernetes API may take before it is aborted and reported as
+   * VaultUnreachable; default DEFAULT_REQUEST_TIMEOUT_MS. Without it a call the API server (or
+   * anything between) never answers would hang for ever, and with it the key's probe (R10).
+   */
+  requestTimeoutMs?: number;
   now?: () => Date;
 }
 
+/** Thrown (then classified VaultUnreachable) when the API server did not answer in time. */
+class RequestTimeoutError extends Error {
+  override readonly name = "TimeoutError";
+  readonly code = "ETIMEDOUT";
+}
+
 export class LocalKeyProvider implements KekProvider {
+  /** The Azure provider's per-call timeout too. */
+  static readonly DEFAULT_REQUEST_TIMEOUT_MS = 20_000;
   readonly name = "Local" as const;
+  readonly requestTimeoutMs: number;
   private readonly cache = new Map<string, LoadedKey>();
   private readonly now: () => Date;
   private readonly conflictRetries: number;
@@ -106,6 +127,10 @@ export class LocalKeyProvider implements KekProvider {
   ) {
     this.now = options.now ?? (() => new Date());
     this.conflictRetries = options.conflictRetries ?? 5;
+    const timeout = options.requestTimeoutMs ?? LocalKeyProvider.DEFAULT_REQUEST_TIMEOUT_MS;
+    if (!(Number.isFinite(timeout) && timeout > 0))
+      throw new Error(`a request timeout must be a number of milliseconds > 0, got ${timeout}`);
+    this.requestTimeoutMs = timeout;
   }
 
   // ---- the port ----
@@ -258,7 +283,7 @@ export class LocalKeyProvider implements KekProvider {
   async purgeKey(namespace: string, name: string): Promise<void> {
     const key = await this.loadLive(namespace, name, undefined, { includeDeleted: true });
     if (!key.deletedAt) throw new Error(`local key ${namespace}/${name} must be deleted before it is purged`);
-    await this.core.deleteNamespacedSecret({ namespace, name });
+    await this.api((o) => this.core.deleteNamespacedSecret({ namespace, name }, o));
     this.cache.delete(`${namespace}/${name}`);
   }
 
@@ -285,6 +310,37 @@ export class LocalKeyProvider implements KekProvider {
   }
 
   // ---- internals ----
+
+  /**
+   * One Kubernetes API call, aborted (the request and its connection) if it has not completed,
+   * body included, within the request timeout.
+   */
+  private async api<T>(
+    call: (options: ConfigurationOptions<ObservableMiddleware>) => Promise<T>,
+  ): Promise<T> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.requestTimeoutMs);
+    const abortable: ObservableMiddleware = {
+      pre: (request) => {
+        request.setSignal(controller.signal);
+        return new Observable(Promise.resolve(request));
+      },
+      post: (response) => new Observable(Promise.resolve(response)),
+    };
+    try {
+      return await call({ middleware: [abortable], middlewareMergeStrategy: "append" });
+    } catch (error) {
+      if (controller.signal.aborted) {
+        throw new RequestTimeoutError(
+          `the Kubernetes API did not answer within ${this.requestTimeoutMs} ms`,
+          { cause: error },
+        );
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 
   private location(ref: KeyReference): { namespace: string; name: string; version?: string } {
     if (ref.keyID) {
@@ -341,7 +397,7 @@ export class LocalKeyProvider implements KekProvider {
 
   private async readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
     try {
-      return await this.core.readNamespacedSecret({ namespace, name });
+      return await this.api((o) => this.core.readNamespacedSecret({ namespace, name }, o));
     } catch (error) {
       const facts = kubeErrorFacts(error);
       if (facts.status === 404) return undefined;
@@ -355,7 +411,9 @@ export class LocalKeyProvider implements KekProvider {
     const detail =
       facts.status !== undefined
         ? `the Kubernetes API answered ${facts.status}`
-        : "the Kubernetes API could not be reached";
+        : error instanceof RequestTimeoutError
+          ? error.message
+          : "the Kubernetes API could not be reached";
     const messages: Record<string, string> = {
       AuthenticationFailed: `${what}: ${detail}; the operator's credentials were not accepted`,
       PermissionDenied: `${what}: ${detail}; grant the operator get/update on Secrets in this namespace`,
@@ -481,7 +539,9 @@ export class LocalKeyProvider implements KekProvider {
 
   private async createSecret(namespace: string, name: string, stored: StoredKey): Promise<void> {
     try {
-      await this.core.createNamespacedSecret({ namespace, body: this.secretBody(namespace, name, stored) });
+      await this.api((o) =>
+        this.core.createNamespacedSecret({ namespace, body: this.secretBody(namespace, name, stored) }, o),
+      );
     } catch (error) {
       if (kubeErrorFacts(error).status === 409) {
         const conflict = new Error(
@@ -512,11 +572,16 @@ export class LocalKeyProvider implements KekProvider {
       }
       change(stored);
       try {
-        await this.core.replaceNamespacedSecret({
-          namespace,
-          name,
-          body: this.secretBody(namespace, name, stored, secret.metadata?.resourceVersion),
-        });
+        await this.api((o) =>
+          this.core.replaceNamespacedSecret(
+            {
+              namespace,
+              name,
+              body: this.secretBody(namespace, name, stored, secret.metadata?.resourceVersion),
+            },
+            o,
+          ),
+        );
         this.cache.delete(`${namespace}/${name}`);
         return;
       } catch (error) {
