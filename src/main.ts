@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-import * as k8s from "@kubernetes/client-node";
 import { parseConfig, USAGE, wantsHelp } from "./config.js";
 import { startHealthServer } from "./observability/health-server.js";
 import { createLogger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { Operator } from "./operator.js";
 import { HttpKubeClient, LeaderElector } from "./runtime/index.js";
+import { KubeConnection } from "./runtime/kube-connection.js";
 
 /**
  * The operator process: flags and environment, JSON logs, /metrics /healthz /readyz, leader
@@ -18,9 +18,7 @@ async function main(): Promise<void> {
   }
   const config = parseConfig();
   const log = createLogger(config.logLevel, { component: "tde-operator" });
-  const kc = new k8s.KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else kc.loadFromDefault();
+  const kc = await KubeConnection.load(config.kubeconfig);
   const metrics = new Metrics();
   const operator = new Operator({ config, kubeConfig: kc, log, metrics });
   let leading = !config.leaderElection;

@@ -1,4 +1,3 @@
-import * as k8s from "@kubernetes/client-node";
 import type { EncryptedDatabase, EncryptedServer, KeyProtector } from "./api/index.js";
 import { API_VERSION } from "./api/index.js";
 import type { OperatorConfig } from "./config.js";
@@ -23,6 +22,7 @@ import { AzureKeyVaultProvider } from "./kms/azure-key-vault.js";
 import { withLatency } from "./kms/latency.js";
 import { withLimits } from "./kms/limits.js";
 import { LocalKeyProvider, SERVICE_MANAGED_KEY_NAME } from "./kms/local.js";
+import { secretsOverKubeClient } from "./kms/local-secrets.js";
 import { DefaultKmsRegistry, type KmsRegistry } from "./kms/provider.js";
 import type { Logger } from "./observability/logger.js";
 import type { Metrics } from "./observability/metrics.js";
@@ -39,6 +39,7 @@ import {
   type KubeObject,
   StatusWriter,
 } from "./runtime/index.js";
+import type { KubeEndpoint } from "./runtime/kube-connection.js";
 import { Enforcer } from "./watchdog/enforcement.js";
 import { KeyProber } from "./watchdog/prober.js";
 
@@ -47,7 +48,8 @@ export const SERVICE_MANAGED_KEY_PROTECTOR = "tde-service-managed";
 
 export interface OperatorOptions {
   config: OperatorConfig;
-  kubeConfig: k8s.KubeConfig;
+  /** the API server and credentials (our KubeConnection, or client-node's KubeConfig) */
+  kubeConfig: KubeEndpoint;
   log: Logger;
   metrics: Metrics;
   /** replaces the KMS registry (tests give the Local provider an artificial latency) */
@@ -100,8 +102,11 @@ export class Operator {
     this.envelopes = this.informers.for<KubeObject>(SecretKind, { labelSelector: `${ENVELOPE_LABEL}=true` });
     indexDependants(this.servers, this.databases);
 
-    this.local = new LocalKeyProvider(kubeConfig.makeApiClient(k8s.CoreV1Api));
-    const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+    // the Local provider's "vault" calls: a client of their own, bounded by the provider's timeout
+    const keyClient = new HttpKubeClient(kubeConfig, {
+      requestTimeoutMs: LocalKeyProvider.DEFAULT_REQUEST_TIMEOUT_MS,
+    });
+    this.local = new LocalKeyProvider(secretsOverKubeClient(keyClient));
     const kmsLimits = { concurrency: config.kmsConcurrency, ratePerSecond: config.kmsRateLimit };
     const kms =
       options.kms ??
@@ -111,7 +116,11 @@ export class Operator {
         azure: withLimits(
           new AzureKeyVaultProvider({
             readSecret: async (namespace, name, key) => {
-              const secret = await core.readNamespacedSecret({ namespace, name });
+              const secret = await this.client.get<KubeObject & { data?: Record<string, string> }>(
+                SecretKind,
+                namespace,
+                name,
+              );
               const value = secret.data?.[key];
               if (value === undefined) throw new Error(`Secret ${namespace}/${name} has no key ${key}`);
               return Buffer.from(value, "base64").toString("utf8");

@@ -19,17 +19,21 @@ const NETWORK_CODES = new Set([
   "UND_ERR_SOCKET",
 ]);
 
-/** Reads the status, Retry-After and whether it was a network failure, from an ApiException or fetch error. */
+/** Reads the status, Retry-After and whether it was a network failure, from an ApiException, our ApiError or a socket error. */
 export function kubeErrorFacts(error: unknown): KubeErrorFacts {
   const e = error as {
     code?: unknown;
+    statusCode?: unknown;
+    retryAfter?: string;
     headers?: Record<string, string>;
     cause?: unknown;
     name?: string;
     type?: string;
   };
-  const status = typeof e?.code === "number" ? e.code : undefined;
-  const retryAfter = e?.headers?.["retry-after"] ?? e?.headers?.["Retry-After"];
+  // client-node's ApiException has `code` and `headers`; our ApiError `statusCode` and `retryAfter`
+  const status =
+    typeof e?.code === "number" ? e.code : typeof e?.statusCode === "number" ? e.statusCode : undefined;
+  const retryAfter = e?.headers?.["retry-after"] ?? e?.headers?.["Retry-After"] ?? e?.retryAfter;
   const retryAfterMs = retryAfter !== undefined ? parseRetryAfter(retryAfter) : undefined;
   let network = false;
   for (let cur: unknown = error, depth = 0; cur && depth < 5; depth++) {

@@ -17,15 +17,10 @@ import {
   randomBytes,
 } from "node:crypto";
 import { promisify } from "node:util";
-import {
-  type ConfigurationOptions,
-  type CoreV1Api,
-  Observable,
-  type ObservableMiddleware,
-  type V1Secret,
-} from "@kubernetes/client-node";
+import type { CoreV1Api } from "@kubernetes/client-node";
 import { publicKeyDer, rsaKeySize, thumbprintOfDer } from "../crypto/thumbprint.js";
 import { classifyKubeError, kubeErrorFacts } from "./kube-errors.js";
+import { isCoreV1Api, type LocalKeySecrets, type SecretObject, secretsOverCoreV1 } from "./local-secrets.js";
 import {
   describeRef,
   type KekProvider,
@@ -106,12 +101,6 @@ export interface LocalKeyProviderOptions {
   now?: () => Date;
 }
 
-/** Thrown (then classified VaultUnreachable) when the API server did not answer in time. */
-class RequestTimeoutError extends Error {
-  override readonly name = "TimeoutError";
-  readonly code = "ETIMEDOUT";
-}
-
 export class LocalKeyProvider implements KekProvider {
   /** The Azure provider's per-call timeout too. */
   static readonly DEFAULT_REQUEST_TIMEOUT_MS = 20_000;
@@ -121,16 +110,20 @@ export class LocalKeyProvider implements KekProvider {
   private readonly now: () => Date;
   private readonly conflictRetries: number;
 
-  constructor(
-    private readonly core: CoreV1Api,
-    options: LocalKeyProviderOptions = {},
-  ) {
+  private readonly secrets: LocalKeySecrets;
+
+  /**
+   * `secrets`: the Secrets API, as our own port (the operator) or client-node's CoreV1Api, whose
+   * calls are then cancelled after `requestTimeoutMs`.
+   */
+  constructor(secrets: LocalKeySecrets | CoreV1Api, options: LocalKeyProviderOptions = {}) {
     this.now = options.now ?? (() => new Date());
     this.conflictRetries = options.conflictRetries ?? 5;
     const timeout = options.requestTimeoutMs ?? LocalKeyProvider.DEFAULT_REQUEST_TIMEOUT_MS;
     if (!(Number.isFinite(timeout) && timeout > 0))
       throw new Error(`a request timeout must be a number of milliseconds > 0, got ${timeout}`);
     this.requestTimeoutMs = timeout;
+    this.secrets = isCoreV1Api(secrets) ? secretsOverCoreV1(secrets, timeout) : secrets;
   }
 
   // ---- the port ----
@@ -283,7 +276,7 @@ export class LocalKeyProvider implements KekProvider {
   async purgeKey(namespace: string, name: string): Promise<void> {
     const key = await this.loadLive(namespace, name, undefined, { includeDeleted: true });
     if (!key.deletedAt) throw new Error(`local key ${namespace}/${name} must be deleted before it is purged`);
-    await this.api((o) => this.core.deleteNamespacedSecret({ namespace, name }, o));
+    await this.secrets.delete(namespace, name);
     this.cache.delete(`${namespace}/${name}`);
   }
 
@@ -310,37 +303,6 @@ export class LocalKeyProvider implements KekProvider {
   }
 
   // ---- internals ----
-
-  /**
-   * One Kubernetes API call, aborted (the request and its connection) if it has not completed,
-   * body included, within the request timeout.
-   */
-  private async api<T>(
-    call: (options: ConfigurationOptions<ObservableMiddleware>) => Promise<T>,
-  ): Promise<T> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.requestTimeoutMs);
-    const abortable: ObservableMiddleware = {
-      pre: (request) => {
-        request.setSignal(controller.signal);
-        return new Observable(Promise.resolve(request));
-      },
-      post: (response) => new Observable(Promise.resolve(response)),
-    };
-    try {
-      return await call({ middleware: [abortable], middlewareMergeStrategy: "append" });
-    } catch (error) {
-      if (controller.signal.aborted) {
-        throw new RequestTimeoutError(
-          `the Kubernetes API did not answer within ${this.requestTimeoutMs} ms`,
-          { cause: error },
-        );
-      }
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
 
   private location(ref: KeyReference): { namespace: string; name: string; version?: string } {
     if (ref.keyID) {
@@ -395,9 +357,9 @@ export class LocalKeyProvider implements KekProvider {
     void ref;
   }
 
-  private async readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
+  private async readSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
     try {
-      return await this.api((o) => this.core.readNamespacedSecret({ namespace, name }, o));
+      return await this.secrets.read(namespace, name);
     } catch (error) {
       const facts = kubeErrorFacts(error);
       if (facts.status === 404) return undefined;
@@ -411,8 +373,8 @@ export class LocalKeyProvider implements KekProvider {
     const detail =
       facts.status !== undefined
         ? `the Kubernetes API answered ${facts.status}`
-        : error instanceof RequestTimeoutError
-          ? error.message
+        : (error as Error | undefined)?.name === "TimeoutError"
+          ? (error as Error).message
           : "the Kubernetes API could not be reached";
     const messages: Record<string, string> = {
       AuthenticationFailed: `${what}: ${detail}; the operator's credentials were not accepted`,
@@ -426,7 +388,7 @@ export class LocalKeyProvider implements KekProvider {
     });
   }
 
-  private parseStored(secret: V1Secret, namespace: string, name: string): StoredKey {
+  private parseStored(secret: SecretObject, namespace: string, name: string): StoredKey {
     const raw = secret.data?.[LOCAL_KEY_DATA_KEY];
     if (secret.type !== LOCAL_KEY_SECRET_TYPE || raw === undefined) {
       throw new KeyAccessError(
@@ -521,7 +483,12 @@ export class LocalKeyProvider implements KekProvider {
     };
   }
 
-  private secretBody(namespace: string, name: string, stored: StoredKey, resourceVersion?: string): V1Secret {
+  private secretBody(
+    namespace: string,
+    name: string,
+    stored: StoredKey,
+    resourceVersion?: string,
+  ): SecretObject {
     return {
       apiVersion: "v1",
       kind: "Secret",
@@ -539,9 +506,7 @@ export class LocalKeyProvider implements KekProvider {
 
   private async createSecret(namespace: string, name: string, stored: StoredKey): Promise<void> {
     try {
-      await this.api((o) =>
-        this.core.createNamespacedSecret({ namespace, body: this.secretBody(namespace, name, stored) }, o),
-      );
+      await this.secrets.create(namespace, this.secretBody(namespace, name, stored));
     } catch (error) {
       if (kubeErrorFacts(error).status === 409) {
         const conflict = new Error(
@@ -572,15 +537,10 @@ export class LocalKeyProvider implements KekProvider {
       }
       change(stored);
       try {
-        await this.api((o) =>
-          this.core.replaceNamespacedSecret(
-            {
-              namespace,
-              name,
-              body: this.secretBody(namespace, name, stored, secret.metadata?.resourceVersion),
-            },
-            o,
-          ),
+        await this.secrets.replace(
+          namespace,
+          name,
+          this.secretBody(namespace, name, stored, secret.metadata?.resourceVersion),
         );
         this.cache.delete(`${namespace}/${name}`);
         return;

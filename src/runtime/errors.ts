@@ -6,6 +6,8 @@ export class ApiError extends Error {
     readonly reason: string,
     message: string,
     readonly body?: unknown,
+    /** the Retry-After header of a 429 or 503, as sent */
+    readonly retryAfter?: string,
   ) {
     super(message);
   }

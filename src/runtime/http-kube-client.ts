@@ -178,7 +178,7 @@ export class HttpKubeClient implements KubeClient {
     const report = (code: number) => this.options.observer?.({ ...spec.call, code });
     let status = 0;
     try {
-      const { code, text } = await send(url, opts, payload, this.timeoutMs);
+      const { code, text, retryAfter } = await send(url, opts, payload, this.timeoutMs);
       status = code;
       const parsed = text ? safeParse(text) : undefined;
       if (code < 200 || code >= 300) {
@@ -188,6 +188,7 @@ export class HttpKubeClient implements KubeClient {
           st.reason ?? http.STATUS_CODES[code] ?? "Unknown",
           st.message ?? text,
           parsed,
+          retryAfter,
         );
       }
       return parsed as T;
@@ -214,22 +215,35 @@ function send(
   opts: https.RequestOptions,
   payload: string | undefined,
   timeoutMs: number,
-): Promise<{ code: number; text: string }> {
+): Promise<{ code: number; text: string; retryAfter?: string }> {
   const transport = url.protocol === "http:" ? http : https;
   return new Promise((resolve, reject) => {
     const req = transport.request(url, opts, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () =>
-        resolve({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
-      );
+      res.on("end", () => {
+        const retryAfter = res.headers["retry-after"];
+        resolve({
+          code: res.statusCode ?? 0,
+          text: Buffer.concat(chunks).toString("utf8"),
+          ...(retryAfter ? { retryAfter } : {}),
+        });
+      });
       res.on("error", reject);
     });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`request timed out after ${timeoutMs} ms`)));
+    req.setTimeout(timeoutMs, () =>
+      req.destroy(new RequestTimedOut(`the API server did not answer within ${timeoutMs} ms`)),
+    );
     req.on("error", reject);
     if (payload !== undefined) req.write(payload);
     req.end();
   });
+}
+
+/** A request the API server did not answer in time (classified as unreachable, like ETIMEDOUT). */
+class RequestTimedOut extends Error {
+  override readonly name = "TimeoutError";
+  readonly code = "ETIMEDOUT";
 }
 
 /** Named so the informer tells a watch it stopped from one that failed. */

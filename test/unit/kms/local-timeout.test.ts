@@ -9,7 +9,9 @@ import type { AddressInfo, Socket } from "node:net";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalKeyProvider } from "../../../src/kms/local.js";
+import { secretsOverKubeClient } from "../../../src/kms/local-secrets.js";
 import { isKeyAccessError } from "../../../src/kms/provider.js";
+import { HttpKubeClient } from "../../../src/runtime/http-kube-client.js";
 
 let server: http.Server;
 let url: string;
@@ -93,5 +95,49 @@ describe("R10 the Local provider's request timeout", () => {
       const error = (r as { error?: unknown }).error;
       expect(isKeyAccessError(error) && error.reason, name).toBe("VaultUnreachable");
     }
+  });
+});
+
+describe("R10 the operator's Local provider (over our own KubeClient, without client-node)", () => {
+  const endpoint = (server: string) => ({
+    getCurrentCluster: () => ({ server }),
+    applyToHTTPSOptions: async () => {},
+  });
+  const overKubeClient = (server: string, requestTimeoutMs: number) =>
+    new LocalKeyProvider(secretsOverKubeClient(new HttpKubeClient(endpoint(server), { requestTimeoutMs })));
+
+  it("R10 a call the API server never answers fails as VaultUnreachable after the client's timeout", async () => {
+    const r = await outcome(overKubeClient(url, 300).describe(ref), 3_000);
+    expect(r.settled).toBe("rejected");
+    const error = (r as { error?: unknown }).error;
+    expect(isKeyAccessError(error) && error.reason).toBe("VaultUnreachable");
+    expect((error as Error).message).toMatch(/did not answer within 300 ms/);
+  });
+
+  it("R10 the API server's answers are classified as they are over CoreV1Api: 404, 403, 429 with Retry-After", async () => {
+    const answers: Array<[number, Record<string, string>]> = [
+      [404, {}],
+      [403, {}],
+      [429, { "Retry-After": "7" }],
+    ];
+    const answering = http.createServer((req, res) => {
+      req.resume();
+      const [code, headers] = answers.shift()!;
+      res.writeHead(code, { "Content-Type": "application/json", ...headers });
+      res.end(JSON.stringify({ kind: "Status", code, reason: http.STATUS_CODES[code], message: "no" }));
+    });
+    await new Promise<void>((resolve) => answering.listen(0, "127.0.0.1", resolve));
+    const provider = overKubeClient(`http://127.0.0.1:${(answering.address() as AddressInfo).port}`, 2_000);
+    const reasons: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      const error = await provider.describe(ref).catch((e: unknown) => e);
+      reasons.push(isKeyAccessError(error) ? [error.reason, error.retryAfterMs] : error);
+    }
+    await new Promise((resolve) => answering.close(resolve));
+    expect(reasons).toEqual([
+      ["KeyNotFound", undefined],
+      ["PermissionDenied", undefined],
+      ["Throttled", 7_000],
+    ]);
   });
 });
