@@ -31,11 +31,30 @@ export interface Wrap {
   readonly role: WrapRole;
 }
 
+/** Who an envelope was made for (R31): a kind, its namespace and its name (not its uid, R25). */
+export interface EnvelopeOwner {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/**
+ * The envelope's owner, in clear, and a tag that authenticates it (see binding.ts): an
+ * HMAC-SHA256 of the owner under a key derived from the DEK. Anyone can write the clear part;
+ * only someone holding the DEK can make a matching tag.
+ */
+export interface OwnerBinding extends EnvelopeOwner {
+  /** 64 lowercase hex characters */
+  readonly tag: string;
+}
+
 export interface Envelope {
   readonly version: 1;
   readonly dekID: string;
   readonly kcv: string;
   readonly wraps: readonly Wrap[];
+  /** absent on envelopes written before owner binding existed */
+  readonly ownerBinding?: OwnerBinding;
 }
 
 /** A wrap to add: the wrapped bytes may be raw; the time defaults to now; the role to `retained`. */
@@ -66,13 +85,42 @@ export class KcvMismatchError extends Error {
   }
 }
 
-function freezeEnvelope(dekID: string, kcv: string, wraps: readonly Wrap[]): Envelope {
+function freezeEnvelope(
+  dekID: string,
+  kcv: string,
+  wraps: readonly Wrap[],
+  ownerBinding?: OwnerBinding,
+): Envelope {
   return Object.freeze({
     version: 1 as const,
     dekID,
     kcv,
     wraps: Object.freeze(wraps.map((w) => Object.freeze({ ...w }))),
+    ...(ownerBinding ? { ownerBinding: Object.freeze({ ...ownerBinding }) } : {}),
   });
+}
+
+const TAG_PATTERN = /^[0-9a-f]{64}$/;
+
+/** A part of an owner (kind, namespace, name): non-empty, and without "/" (the separator). */
+export function isOwnerPart(value: string): boolean {
+  return value.length > 0 && value.length <= 253 && !value.includes("/") && value.trim() === value;
+}
+
+/**
+ * The envelope with this owner binding (replacing any). Structural only: the tag is made by
+ * `bindEnvelope` (binding.ts), which holds the DEK.
+ */
+export function withOwnerBinding(envelope: Envelope, binding: OwnerBinding): Envelope {
+  if (!isOwnerPart(binding.kind) || !isOwnerPart(binding.namespace) || !isOwnerPart(binding.name)) {
+    throw new EnvelopeError(
+      "an owner binding needs a kind, a namespace and a name, none empty or with a '/'",
+    );
+  }
+  if (!TAG_PATTERN.test(binding.tag))
+    throw new EnvelopeError("an owner binding tag must be 64 lowercase hex characters");
+  const { kind, namespace, name, tag } = binding;
+  return freezeEnvelope(envelope.dekID, envelope.kcv, envelope.wraps, { kind, namespace, name, tag });
 }
 
 export function createEnvelope(dekID: string, kcv: string): Envelope {
@@ -123,7 +171,7 @@ export function addWrap(envelope: Envelope, wrap: NewWrap): Envelope {
   const others = envelope.wraps
     .filter((w) => w.thumbprint !== wrap.thumbprint)
     .map((w) => (role === "protector" && w.role === "protector" ? { ...w, role: "retained" as const } : w));
-  return freezeEnvelope(envelope.dekID, envelope.kcv, [...others, entry]);
+  return freezeEnvelope(envelope.dekID, envelope.kcv, [...others, entry], envelope.ownerBinding);
 }
 
 /** Makes the wrap with this thumbprint the protector; the previous protector becomes `retained`. */
@@ -140,6 +188,7 @@ export function setProtector(envelope: Envelope, thumbprint: string): Envelope {
       const role: WrapRole = w.thumbprint === thumbprint ? "protector" : "retained";
       return w.role === role ? w : { ...w, role };
     }),
+    envelope.ownerBinding,
   );
 }
 
@@ -163,6 +212,7 @@ export function dropWrap(
     envelope.dekID,
     envelope.kcv,
     envelope.wraps.filter((w) => w.thumbprint !== thumbprint),
+    envelope.ownerBinding,
   );
 }
 
@@ -207,6 +257,16 @@ export function encodeEnvelope(envelope: Envelope): Record<string, string> {
       addedAt: w.addedAt,
       role: w.role,
     })),
+    ...(envelope.ownerBinding
+      ? {
+          ownerBinding: {
+            kind: envelope.ownerBinding.kind,
+            namespace: envelope.ownerBinding.namespace,
+            name: envelope.ownerBinding.name,
+            tag: envelope.ownerBinding.tag,
+          },
+        }
+      : {}),
   };
   return { [ENVELOPE_DATA_KEY]: Buffer.from(JSON.stringify(document), "utf8").toString("base64") };
 }
@@ -281,7 +341,23 @@ export function envelopeFromDocument(document: unknown): Envelope {
     if (seen.has(w.thumbprint)) fail(`two wraps under the same key ${w.thumbprint}`);
     seen.add(w.thumbprint);
   }
-  return freezeEnvelope(dekID, kcv, wraps);
+  let ownerBinding: OwnerBinding | undefined;
+  if (document.ownerBinding !== undefined) {
+    const raw = document.ownerBinding;
+    if (!isRecord(raw)) fail("ownerBinding is not an object");
+    const part = (key: string): string => {
+      const value = field(raw, key, "ownerBinding.", isString);
+      if (!isOwnerPart(value)) fail(`ownerBinding.${key} is empty or contains a '/'`);
+      return value;
+    };
+    const kind = part("kind");
+    const namespace = part("namespace");
+    const name = part("name");
+    const tag = field(raw, "tag", "ownerBinding.", isString);
+    if (!TAG_PATTERN.test(tag)) fail("ownerBinding.tag must be 64 lowercase hex characters");
+    ownerBinding = { kind, namespace, name, tag };
+  }
+  return freezeEnvelope(dekID, kcv, wraps, ownerBinding);
 }
 
 /** Decodes and validates a Secret's `data` map (base64 values). */

@@ -1,3 +1,4 @@
+export * from "./binding.js";
 export * from "./dek.js";
 export * from "./envelope.js";
 export * from "./kcv.js";
