@@ -10,7 +10,14 @@ import {
   setCondition,
   shortThumbprint,
 } from "../api/index.js";
-import { findWrapByThumbprint, protectorWrap, zeroize } from "../crypto/index.js";
+import {
+  findWrapByThumbprint,
+  isOwnerBindingError,
+  type OwnerBindingError,
+  protectorWrap,
+  sameOwner,
+  zeroize,
+} from "../crypto/index.js";
 import { isKeyAccessError } from "../kms/provider.js";
 import {
   addFinalizer,
@@ -22,11 +29,12 @@ import {
 } from "../runtime/index.js";
 import { decideAccess, type State } from "../watchdog/access-decision.js";
 import type { ControllerContext } from "./context.js";
-import type { EnvelopeSecret, Kek } from "./dek-operations.js";
+import type { EnvelopeSecret, Kek, OwnerCheck } from "./dek-operations.js";
 import { keyIDBelongsTo } from "./dek-operations.js";
 import { cachedEnvelope } from "./envelope-cache.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { type CurrentKey, reconcileKeyList } from "./key-history.js";
+import { FOREIGN_ENVELOPE, foreignEnvelopeMessage, ownerOf } from "./owner-binding.js";
 import { chooseProtector, type ProtectorChoice } from "./protector-choice.js";
 import { linkedSecondaries, linkSecondary, secondariesMissingKey } from "./replication.js";
 import { EncryptedDatabaseKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
@@ -150,7 +158,50 @@ export class DatabaseReconciler implements Reconciler {
     // The key to wrap with: the effective protector, pinned to its version when autoRotation is
     // off (R6), or, for a secondary, its own key holding the primary's protector (R21).
     const secretName = envelopeSecretName("EncryptedDatabase", key.name);
+    // R31: every use of the envelope is on this database's behalf, checked against its binding
+    const check: OwnerCheck = { owner: ownerOf("EncryptedDatabase", db), recordedDekID: prev.dekID };
+    const adoptWith = { candidates, recordedDekID: prev.dekID };
+    /**
+     * Refuses an envelope that is not its owner's (R31); when `adopting`, also waits for the key
+     * that proves it is. Any other error is thrown as before.
+     */
+    const refuse = (
+      error: unknown,
+      secret: { namespace: string; name: string },
+      own: boolean,
+      adopting = false,
+    ): Promise<Result | undefined> => {
+      if (isOwnerBindingError(error)) {
+        const message = foreignEnvelopeMessage(error, secret, own);
+        next.state ??= "Provisioning";
+        if (!own && db!.spec.restore) set(ConditionType.Restored, "False", FOREIGN_ENVELOPE, message);
+        set(ConditionType.Ready, "False", FOREIGN_ENVELOPE, message);
+        if (findCond(prev.conditions, ConditionType.Ready)?.message !== message)
+          void ctx.events.warning(db!, FOREIGN_ENVELOPE, message);
+        return finish();
+      }
+      if (adopting && isKeyAccessError(error)) {
+        next.state ??= "Provisioning";
+        set(
+          ConditionType.Ready,
+          "False",
+          error.reason,
+          `the envelope Secret ${secret.namespace}/${secret.name} exists but this database's status does not record it: it is taken on once it unwraps and proves to be this database's (R31), and the unwrap failed: ${error.message}`,
+        );
+        return finish(30_000);
+      }
+      throw error;
+    };
+    const ownSecret = { namespace: key.namespace, name: secretName };
     let envelope = cachedEnvelope(this.ctx, key.namespace, secretName);
+    if (envelope && envelope.envelope.dekID !== prev.dekID) {
+      // an envelope the status does not record (a crash before the status write, or a planted Secret)
+      try {
+        envelope = await ctx.dek.adopt(envelope, candidates, check);
+      } catch (error) {
+        return refuse(error, ownSecret, true, true);
+      }
+    }
     let target: Kek = resolved.kek;
     let targetChoice: ProtectorChoice = choice;
     if (envelope && !db.spec.autoRotation) {
@@ -195,14 +246,26 @@ export class DatabaseReconciler implements Reconciler {
           set(ConditionType.Ready, "False", plan.reason, plan.message);
           return finish();
         }
-        envelope = await ctx.dek.copy(
-          plan.source.envelope,
-          unwrapCandidates(ctx.keyProtectors.store, plan.sourceNamespace, ctx.smk),
-          key.namespace,
-          secretName,
-          target,
-          owner,
-        );
+        try {
+          envelope = await ctx.dek.copy(
+            plan.source,
+            unwrapCandidates(ctx.keyProtectors.store, plan.sourceNamespace, ctx.smk),
+            { owner: plan.sourceOwner, recordedDekID: plan.sourceRecordedDekID },
+            key.namespace,
+            secretName,
+            target,
+            owner,
+            adoptWith,
+          );
+        } catch (error) {
+          const sourceSecret = {
+            namespace: plan.sourceNamespace,
+            name: plan.source.secret.metadata?.name ?? "",
+          };
+          return isOwnerBindingError(error) && sameOwner(error.expected, check.owner)
+            ? refuse(error, ownSecret, true)
+            : refuse(error, sourceSecret, false);
+        }
         delete next.missingThumbprints;
         set(
           ConditionType.Restored,
@@ -231,21 +294,37 @@ export class DatabaseReconciler implements Reconciler {
           );
           return finish();
         }
-        envelope = await ctx.dek.copy(
-          primaryEnvelope.envelope,
-          unwrapCandidates(ctx.keyProtectors.store, nsOf(primary), ctx.smk),
-          key.namespace,
-          secretName,
-          target,
-          owner,
-        );
+        try {
+          envelope = await ctx.dek.copy(
+            primaryEnvelope,
+            unwrapCandidates(ctx.keyProtectors.store, nsOf(primary), ctx.smk),
+            { owner: ownerOf("EncryptedDatabase", primary), recordedDekID: primary.status?.dekID },
+            key.namespace,
+            secretName,
+            target,
+            owner,
+            adoptWith,
+          );
+        } catch (error) {
+          const primarySecret = {
+            namespace: nsOf(primary),
+            name: primaryEnvelope.secret.metadata?.name ?? "",
+          };
+          return isOwnerBindingError(error) && sameOwner(error.expected, check.owner)
+            ? refuse(error, ownSecret, true)
+            : refuse(error, primarySecret, false);
+        }
         void ctx.events.normal(
           db,
           "ReplicaDEKCopied",
           `the DEK of ${nsName(primary)} is wrapped here under ${target.keyID}`,
         );
       } else {
-        envelope = await ctx.dek.create(key.namespace, secretName, target, owner);
+        try {
+          envelope = await ctx.dek.create(key.namespace, secretName, target, owner, adoptWith);
+        } catch (error) {
+          return refuse(error, ownSecret, true);
+        }
         void ctx.events.normal(
           db,
           "DEKCreated",
@@ -293,7 +372,7 @@ export class DatabaseReconciler implements Reconciler {
       } else {
         const from = protectorWrap(envelope.envelope)?.keyID;
         try {
-          envelope = await ctx.dek.addWrap(envelope, candidates, target, "protector");
+          envelope = await ctx.dek.addWrap(envelope, candidates, target, "protector", check);
           ctx.envelopes.store.upsert(envelope.secret);
           delete next.rotation;
           ctx.metrics?.rotations.inc({ kind: "EncryptedDatabase", result: "success" });
@@ -304,6 +383,7 @@ export class DatabaseReconciler implements Reconciler {
           );
         } catch (error) {
           ctx.metrics?.rotations.inc({ kind: "EncryptedDatabase", result: "error" });
+          if (isOwnerBindingError(error)) return refuse(error, ownSecret, true);
           if (!isKeyAccessError(error)) throw error;
           readyBlock = {
             reason: error.reason,
@@ -325,6 +405,7 @@ export class DatabaseReconciler implements Reconciler {
     // Extra keys (spec.keys), and for a secondary every key of its primary's current list (R20)
     // plus the key its primary is about to switch to (R21): each holds a proven retained wrap.
     const extra: CurrentKey[] = [];
+    let foreign: OwnerBindingError | undefined;
     const addRetained = async (name: string): Promise<string | undefined> => {
       const r = resolveKek(
         ctx.keyProtectors.store,
@@ -335,7 +416,13 @@ export class DatabaseReconciler implements Reconciler {
       if (!r.ok) return r.message;
       if (!findWrapByThumbprint(envelope!.envelope, r.kek.thumbprint)) {
         if (!r.ready || !r.access.accessible) return `KeyProtector ${name} cannot take a wrap yet`;
-        envelope = await ctx.dek.addWrap(envelope!, candidates, r.kek, "retained");
+        try {
+          envelope = await ctx.dek.addWrap(envelope!, candidates, r.kek, "retained", check);
+        } catch (error) {
+          if (!isOwnerBindingError(error)) throw error;
+          foreign ??= error;
+          return `the envelope is not this database's: ${error.message}`;
+        }
         ctx.envelopes.store.upsert(envelope.secret);
       }
       const w = findWrapByThumbprint(envelope!.envelope, r.kek.thumbprint);
@@ -370,6 +457,7 @@ export class DatabaseReconciler implements Reconciler {
           extra.push({ keyID: w.keyID, thumbprint: w.thumbprint, role: "additional" });
         }
       }
+      if (foreign) return refuse(foreign, ownSecret, true);
       if (missing.length > 0) {
         next.missingThumbprints = missing;
         set(
@@ -389,6 +477,7 @@ export class DatabaseReconciler implements Reconciler {
       }
     }
 
+    if (foreign) return refuse(foreign, ownSecret, true);
     const wrap = protectorWrap(envelope.envelope);
     next.envelopeSecretName = secretName;
     next.dekID = envelope.envelope.dekID;
@@ -454,7 +543,7 @@ export class DatabaseReconciler implements Reconciler {
         serverInaccessible ? `server ${server.metadata.name} is Inaccessible` : access.condition.message,
       );
     } else if (access.action === "revalidate") {
-      if (await this.revalidate(db, envelope, candidates, server.spec.revalidationToken, next, set)) {
+      if (await this.revalidate(db, envelope, candidates, check, server.spec.revalidationToken, next, set)) {
         state = "Available";
         delete next.inaccessibleSince;
       }
@@ -529,12 +618,13 @@ export class DatabaseReconciler implements Reconciler {
     db: Database,
     envelope: EnvelopeSecret,
     candidates: Parameters<ControllerContext["dek"]["unwrap"]>[1],
+    check: OwnerCheck,
     token: string | undefined,
     next: EncryptedDatabaseStatus,
     set: SetCondition,
   ): Promise<boolean> {
     try {
-      const { dek, wrap } = await this.ctx.dek.unwrap(envelope.envelope, candidates);
+      const { dek, wrap } = await this.ctx.dek.unwrap(envelope.envelope, candidates, check);
       zeroize(dek);
       if (token !== undefined) next.lastRevalidatedToken = token;
       set(
@@ -546,7 +636,11 @@ export class DatabaseReconciler implements Reconciler {
       void this.ctx.events.normal(db, "Revalidated", `the DEK unwrapped with ${wrap.keyID}, KCV matched`);
       return true;
     } catch (error) {
-      const reason = isKeyAccessError(error) ? error.reason : Reason.RevalidationFailed;
+      const reason = isKeyAccessError(error)
+        ? error.reason
+        : isOwnerBindingError(error)
+          ? FOREIGN_ENVELOPE
+          : Reason.RevalidationFailed;
       set(
         ConditionType.Revalidated,
         "False",

@@ -1,16 +1,23 @@
 import {
   addWrap,
+  bindEnvelope,
   computeKcv,
   createEnvelope,
   decodeEnvelopeSecret,
   type Envelope,
+  type EnvelopeOwner,
   encodeEnvelope,
   envelopeSecret,
   findWrapByThumbprint,
   generateDek,
+  isOwnerBindingError,
   newDekID,
+  type OwnerBindingError,
+  ownerSubject,
+  precheckOwnerBinding,
   protectorWrap,
   setProtector,
+  verifyOwnerBinding,
   verifyUnwrapped,
   type Wrap,
   wrappedBytes,
@@ -35,6 +42,21 @@ export interface EnvelopeSecret {
   envelope: Envelope;
 }
 
+/**
+ * R31: on whose behalf an envelope is used, and the DEK id that owner's status already records
+ * (if any). Every unwrap checks the envelope's owner binding against `owner`; an envelope with
+ * no binding (written before owner binding existed) passes only when `recordedDekID` is its DEK.
+ */
+export interface OwnerCheck {
+  owner: EnvelopeOwner;
+  recordedDekID?: string | undefined;
+}
+
+const recorded = (envelope: Envelope, check: OwnerCheck) => envelope.dekID === check.recordedDekID;
+
+/** How many refusals (after an unwrap) are remembered, so a planted Secret costs one unwrap per version. */
+const REFUSALS_KEPT = 1024;
+
 /** Whether a wrap's key id names a version of the key a reference points at (R3 aside: by location). */
 export function keyIDBelongsTo(ref: KeyReference, keyID: string): boolean {
   if (ref.provider === "Local") {
@@ -51,6 +73,13 @@ export function keyIDBelongsTo(ref: KeyReference, keyID: string): boolean {
  * methods and are zeroed before they return.
  */
 export class DekOperations {
+  /**
+   * Envelope Secret versions refused for an owner after an unwrap (a tag that did not match):
+   * the same version is refused again without asking the KMS, so a planted Secret cannot make
+   * the operator unwrap with its keys on every reconcile. Kept in memory, oldest dropped first.
+   */
+  private readonly refusals = new Map<string, OwnerBindingError>();
+
   constructor(
     private readonly kms: KmsRegistry,
     private readonly client: KubeClient,
@@ -70,20 +99,22 @@ export class DekOperations {
   }
 
   /**
-   * A new DEK wrapped once under `kek`, stored as a Secret of type tde.dev/envelope. The Secret's
-   * name is deterministic: if it already exists (a crash after creating it), that envelope is
-   * returned and the new DEK is discarded, so a resource never has two DEKs.
+   * A new DEK wrapped once under `kek`, bound to its owner (R31), stored as a Secret of type
+   * tde.dev/envelope. The Secret's name is deterministic: if it already exists (a crash after
+   * creating it), that envelope is adopted if it proves to be this owner's (`adopt`) and the new
+   * DEK is discarded, so a resource never has two DEKs.
    */
   async create(
     namespace: string,
     name: string,
     kek: Kek,
     owner: { kind: string; name: string },
+    adopt: { candidates: readonly KeyReference[]; recordedDekID?: string | undefined },
   ): Promise<EnvelopeSecret> {
     const dek = generateDek();
     let envelope: Envelope;
     try {
-      envelope = createEnvelope(newDekID(), computeKcv(dek));
+      envelope = bindEnvelope(createEnvelope(newDekID(), computeKcv(dek)), dek, { ...owner, namespace });
       const wrapped = await this.kms.providerFor(kek.ref).wrap(refForKeyID(kek.ref, kek.keyID), dek);
       envelope = addWrap(envelope, {
         keyID: wrapped.keyID,
@@ -94,7 +125,49 @@ export class DekOperations {
     } finally {
       zeroize(dek);
     }
-    return this.store(namespace, name, envelope, owner);
+    return this.store(namespace, name, envelope, owner, adopt);
+  }
+
+  /**
+   * R31: before the operator takes on an envelope its owner's status does not record (a crash
+   * between writing the envelope and the status, or a Secret planted under the envelope's name),
+   * it proves the envelope is this owner's: bound to it in clear (checked before any unwrap),
+   * then unwrapped, KCV-checked and its binding tag verified. An envelope the status records is
+   * taken as it is (no KMS call on a plain reconcile). Throws OwnerBindingError or the unwrap's
+   * error; nothing is written.
+   */
+  async adopt(
+    current: EnvelopeSecret,
+    candidates: readonly KeyReference[],
+    check: OwnerCheck,
+  ): Promise<EnvelopeSecret> {
+    if (recorded(current.envelope, check)) return current;
+    const { dek } = await this.unwrapSecret(current, candidates, check);
+    zeroize(dek);
+    return current;
+  }
+
+  /** `unwrap` of a stored envelope, remembering a refusal of this Secret version (see `refusals`). */
+  private async unwrapSecret(
+    current: EnvelopeSecret,
+    candidates: readonly KeyReference[],
+    check: OwnerCheck,
+  ): Promise<{ dek: Buffer; wrap: Wrap }> {
+    const meta = current.secret.metadata;
+    const key = meta?.resourceVersion
+      ? `${meta.namespace}/${meta.name}@${meta.resourceVersion} for ${ownerSubject(check.owner)} (${check.recordedDekID ?? ""})`
+      : undefined;
+    const known = key ? this.refusals.get(key) : undefined;
+    if (known) throw known;
+    try {
+      return await this.unwrap(current.envelope, candidates, check);
+    } catch (error) {
+      if (key && isOwnerBindingError(error) && error.problem === "TagMismatch") {
+        if (this.refusals.size >= REFUSALS_KEPT) this.refusals.delete(this.refusals.keys().next().value!);
+        this.refusals.set(key, error);
+      }
+      throw error;
+    }
   }
 
   private async store(
@@ -102,6 +175,7 @@ export class DekOperations {
     name: string,
     envelope: Envelope,
     owner: { kind: string; name: string },
+    adopt: { candidates: readonly KeyReference[]; recordedDekID?: string | undefined },
   ): Promise<EnvelopeSecret> {
     const body = envelopeSecret(namespace, name, envelope, {
       labels: { [ENVELOPE_LABEL]: "true", [OWNER_KIND_LABEL]: owner.kind, [OWNER_NAME_LABEL]: owner.name },
@@ -113,15 +187,31 @@ export class DekOperations {
       if (!isAlreadyExists(error)) throw error;
       const existing = await this.read(namespace, name);
       if (!existing) throw error;
-      return existing;
+      return this.adopt(existing, adopt.candidates, {
+        owner: { ...owner, namespace },
+        recordedDekID: adopt.recordedDekID,
+      });
     }
   }
 
   /**
-   * Unwraps the DEK: the protector's wrap first, then retained wraps, each with the reference of
-   * the KeyProtector whose key it is. Returns the verified DEK; the caller zeroes it.
+   * Unwraps the DEK on `check.owner`'s behalf: the protector's wrap first, then retained wraps,
+   * each with the reference of the KeyProtector whose key it is. R31: an envelope that is plainly
+   * not the owner's (bound to another, or unbound and unrecorded) is refused before any KMS call;
+   * after the unwrap and the KCV check, the binding tag must match the owner. Returns the
+   * verified DEK; the caller zeroes it.
    */
   async unwrap(
+    envelope: Envelope,
+    candidates: readonly KeyReference[],
+    check: OwnerCheck,
+  ): Promise<{ dek: Buffer; wrap: Wrap }> {
+    precheckOwnerBinding(envelope, check.owner, recorded(envelope, check));
+    const { dek, wrap } = await this.unwrapAny(envelope, candidates);
+    return { dek: verifyOwnerBinding(envelope, dek, check.owner, recorded(envelope, check)), wrap };
+  }
+
+  private async unwrapAny(
     envelope: Envelope,
     candidates: readonly KeyReference[],
   ): Promise<{ dek: Buffer; wrap: Wrap }> {
@@ -150,12 +240,15 @@ export class DekOperations {
    * R16: adds a wrap under `target`, proven before it is written (unwrap the new wrap and check
    * the KCV), as the protector (the old protector is kept as retained) or as a retained key.
    * One Secret update carries it, so a crash leaves the old envelope or the new one, never half.
+   * The unwrap is on `check.owner`'s behalf (R31); an envelope written before owner binding gets
+   * its binding in the same update.
    */
   async addWrap(
     current: EnvelopeSecret,
     candidates: readonly KeyReference[],
     target: Kek,
     role: "protector" | "retained",
+    check: OwnerCheck,
   ): Promise<EnvelopeSecret> {
     const existing = findWrapByThumbprint(current.envelope, target.thumbprint);
     if (existing) {
@@ -163,7 +256,7 @@ export class DekOperations {
       if (role !== "protector" || existing.role === "protector") return current;
       return this.write(current, setProtector(current.envelope, target.thumbprint));
     }
-    const { dek } = await this.unwrap(current.envelope, candidates);
+    const { dek } = await this.unwrapSecret(current, candidates, check);
     let next: Envelope;
     try {
       const provider = this.kms.providerFor(target.ref);
@@ -176,6 +269,7 @@ export class DekOperations {
         wrapped: wrapped.wrapped,
         role,
       });
+      if (!next.ownerBinding) next = bindEnvelope(next, dek, check.owner);
     } finally {
       zeroize(dek);
     }
@@ -184,34 +278,41 @@ export class DekOperations {
 
   /**
    * R20, R24: a copy of another envelope's DEK (same id and KCV) wrapped once under `kek`, for a
-   * secondary or a restore. The source is unwrapped with the source namespace's keys and the
-   * copy is proven before it is stored. Idempotent like `create`.
+   * secondary or a restore, bound to its new owner. The source is unwrapped with the source
+   * namespace's keys on behalf of the resource it belongs to (`sourceCheck`: the primary or the
+   * restore's source, R31), and the copy is proven before it is stored. Idempotent like `create`.
    */
   async copy(
-    source: Envelope,
+    sourceSecret: EnvelopeSecret,
     sourceCandidates: readonly KeyReference[],
+    sourceCheck: OwnerCheck,
     namespace: string,
     name: string,
     kek: Kek,
     owner: { kind: string; name: string },
+    adopt: { candidates: readonly KeyReference[]; recordedDekID?: string | undefined },
   ): Promise<EnvelopeSecret> {
-    const { dek } = await this.unwrap(source, sourceCandidates);
+    const source = sourceSecret.envelope;
+    const { dek } = await this.unwrapSecret(sourceSecret, sourceCandidates, sourceCheck);
     let envelope: Envelope;
     try {
       const provider = this.kms.providerFor(kek.ref);
       const wrapped = await provider.wrap(refForKeyID(kek.ref, kek.keyID), dek);
       const proof = await provider.unwrap(refForKeyID(kek.ref, wrapped.keyID), wrapped.wrapped);
       zeroize(verifyUnwrapped(source, proof, kek.thumbprint));
-      envelope = addWrap(createEnvelope(source.dekID, source.kcv), {
-        keyID: wrapped.keyID,
-        thumbprint: kek.thumbprint,
-        wrapped: wrapped.wrapped,
-        role: "protector",
-      });
+      envelope = addWrap(
+        bindEnvelope(createEnvelope(source.dekID, source.kcv), dek, { ...owner, namespace }),
+        {
+          keyID: wrapped.keyID,
+          thumbprint: kek.thumbprint,
+          wrapped: wrapped.wrapped,
+          role: "protector",
+        },
+      );
     } finally {
       zeroize(dek);
     }
-    return this.store(namespace, name, envelope, owner);
+    return this.store(namespace, name, envelope, owner, adopt);
   }
 
   /** Writes a changed envelope with the read's resourceVersion (a conflict is retried by the caller's requeue). */

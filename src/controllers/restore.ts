@@ -1,5 +1,5 @@
 import type { EncryptedDatabase, KeyProtector } from "../api/index.js";
-import { decodeEnvelopeSecret } from "../crypto/index.js";
+import { decodeEnvelopeSecret, type EnvelopeOwner } from "../crypto/index.js";
 import type { KubeObject, Store } from "../runtime/index.js";
 import type { EnvelopeSecret } from "./dek-operations.js";
 import { thumbprintsAt } from "./key-history.js";
@@ -8,7 +8,16 @@ import { envelopeSecretName, type Kube } from "./resources.js";
 type Database = Kube<EncryptedDatabase>;
 
 export type RestorePlan =
-  | { ok: true; source: EnvelopeSecret; sourceNamespace: string; needed: string[] }
+  | {
+      ok: true;
+      source: EnvelopeSecret;
+      sourceNamespace: string;
+      needed: string[];
+      /** R31: the resource the source envelope must be bound to */
+      sourceOwner: EnvelopeOwner;
+      /** the DEK id the source's status records (none once it is dropped) */
+      sourceRecordedDekID?: string;
+    }
   | {
       ok: false;
       reason: "SourceNotFound" | "NotAllowedBySource" | "MissingRestoreKeys";
@@ -94,5 +103,12 @@ export function planRestore(
       missing,
     };
   }
-  return { ok: true, source, sourceNamespace: sourceNs, needed };
+  return {
+    ok: true,
+    source,
+    sourceNamespace: sourceNs,
+    needed,
+    sourceOwner: { kind: "EncryptedDatabase", namespace: sourceNs, name: sourceName },
+    ...(sourceDb?.status?.dekID ? { sourceRecordedDekID: sourceDb.status.dekID } : {}),
+  };
 }

@@ -8,7 +8,7 @@ import {
   setCondition,
   shortThumbprint,
 } from "../api/index.js";
-import { protectorWrap, zeroize } from "../crypto/index.js";
+import { isOwnerBindingError, protectorWrap, zeroize } from "../crypto/index.js";
 import { isKeyAccessError } from "../kms/provider.js";
 import {
   addFinalizer,
@@ -22,9 +22,10 @@ import {
 } from "../runtime/index.js";
 import { decideAccess, type State } from "../watchdog/access-decision.js";
 import type { ControllerContext } from "./context.js";
-import type { EnvelopeSecret } from "./dek-operations.js";
+import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
 import { cachedEnvelope } from "./envelope-cache.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
+import { FOREIGN_ENVELOPE, foreignEnvelopeMessage, ownerOf } from "./owner-binding.js";
 import { EncryptedServerKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
 import { writeStatus } from "./status-write.js";
 
@@ -77,7 +78,43 @@ export class ServerReconciler implements Reconciler {
     let readyBlock: { reason: string; message: string } | undefined;
     // The envelope: create it once, or re-wrap it online when the protector changed (R16).
     const secretName = envelopeSecretName("EncryptedServer", key.name);
+    // R31: every use of the envelope is on this server's behalf, checked against its binding
+    const check: OwnerCheck = { owner: ownerOf("EncryptedServer", server), recordedDekID: prev.dekID };
+    const candidates = () => unwrapCandidates(ctx.keyProtectors.store, key.namespace, ctx.smk);
+    /**
+     * Refuses an envelope that is not this server's (R31); when `adopting`, also waits for the key
+     * that proves it is. Any other error is thrown as before.
+     */
+    const refuse = (error: unknown, adopting = false): Promise<Result | undefined> => {
+      if (isOwnerBindingError(error)) {
+        const message = foreignEnvelopeMessage(error, { namespace: key.namespace, name: secretName }, true);
+        next.state ??= "Provisioning";
+        set(ConditionType.Ready, "False", FOREIGN_ENVELOPE, message);
+        if (prev.conditions?.find((c) => c.type === ConditionType.Ready)?.message !== message)
+          void ctx.events.warning(server!, FOREIGN_ENVELOPE, message);
+        return finish();
+      }
+      if (adopting && isKeyAccessError(error)) {
+        next.state ??= "Provisioning";
+        set(
+          ConditionType.Ready,
+          "False",
+          error.reason,
+          `the envelope Secret ${key.namespace}/${secretName} exists but this server's status does not record it: it is taken on once it unwraps and proves to be this server's (R31), and the unwrap failed: ${error.message}`,
+        );
+        return finish(30_000);
+      }
+      throw error;
+    };
     let envelope = cachedEnvelope(this.ctx, key.namespace, secretName);
+    if (envelope && envelope.envelope.dekID !== prev.dekID) {
+      // an envelope the status does not record (a crash before the status write, or a planted Secret)
+      try {
+        envelope = await ctx.dek.adopt(envelope, candidates(), check);
+      } catch (error) {
+        return refuse(error, true);
+      }
+    }
     if (!envelope) {
       if (!resolved.ready || !resolved.access.accessible) {
         next.state ??= "Provisioning";
@@ -90,10 +127,17 @@ export class ServerReconciler implements Reconciler {
         );
         return finish();
       }
-      envelope = await ctx.dek.create(key.namespace, secretName, resolved.kek, {
-        kind: "EncryptedServer",
-        name: key.name,
-      });
+      try {
+        envelope = await ctx.dek.create(
+          key.namespace,
+          secretName,
+          resolved.kek,
+          { kind: "EncryptedServer", name: key.name },
+          { candidates: candidates(), recordedDekID: prev.dekID },
+        );
+      } catch (error) {
+        return refuse(error);
+      }
       ctx.envelopes.store.upsert(envelope.secret);
       void ctx.events.normal(
         server,
@@ -104,12 +148,7 @@ export class ServerReconciler implements Reconciler {
       if (resolved.ready && resolved.access.accessible) {
         const from = protectorWrap(envelope.envelope)?.keyID;
         try {
-          envelope = await ctx.dek.addWrap(
-            envelope,
-            unwrapCandidates(ctx.keyProtectors.store, key.namespace, ctx.smk),
-            resolved.kek,
-            "protector",
-          );
+          envelope = await ctx.dek.addWrap(envelope, candidates(), resolved.kek, "protector", check);
           ctx.envelopes.store.upsert(envelope.secret);
           ctx.metrics?.rotations.inc({ kind: "EncryptedServer", result: "success" });
           void ctx.events.normal(
@@ -119,6 +158,7 @@ export class ServerReconciler implements Reconciler {
           );
         } catch (error) {
           ctx.metrics?.rotations.inc({ kind: "EncryptedServer", result: "error" });
+          if (isOwnerBindingError(error)) return refuse(error);
           if (!isKeyAccessError(error)) throw error;
           readyBlock = {
             reason: error.reason,
@@ -312,6 +352,7 @@ export class ServerReconciler implements Reconciler {
       const { dek, wrap } = await ctx.dek.unwrap(
         envelope.envelope,
         unwrapCandidates(ctx.keyProtectors.store, namespace, ctx.smk),
+        { owner: ownerOf("EncryptedServer", server), recordedDekID: server.status?.dekID },
       );
       zeroize(dek);
       await ctx.enforcer.release(
@@ -337,7 +378,11 @@ export class ServerReconciler implements Reconciler {
       );
       return true;
     } catch (error) {
-      const reason = isKeyAccessError(error) ? error.reason : Reason.RevalidationFailed;
+      const reason = isKeyAccessError(error)
+        ? error.reason
+        : isOwnerBindingError(error)
+          ? FOREIGN_ENVELOPE
+          : Reason.RevalidationFailed;
       set(
         ConditionType.Revalidated,
         "False",
