@@ -5,10 +5,12 @@
  * namespace-admin rights in A only. Whatever A writes (references to B's KeyProtector, server or
  * key Secret, a restore or a replica of B's database that B did not allow, an envelope Secret
  * forged from B's), the operator never uses B's key or B's DEK for A: it is refused by the API
- * server's schema, resolved in A's own namespace, or reported on a condition. The Local provider
- * is observed, so every DEK that crosses a wrap or an unwrap is seen; at the end none of B's DEKs
- * was wrapped or unwrapped on A's behalf, no Secret of B changed, and no wrap under a key of A
- * opens to a DEK of B.
+ * server's schema, resolved in A's own namespace, or reported on a condition; a forged envelope is
+ * refused by its owner binding (R31). The Local provider is observed, so every DEK that crosses a
+ * wrap or an unwrap is seen; at the end none of B's DEKs was wrapped on A's behalf, and unwrapped
+ * only once: in memory, to check the owner tag of a forged copy relabelled to A's server (the one
+ * check that needs the DEK), no Secret of B changed, and no wrap under a key of A opens to a DEK
+ * of B.
  */
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
@@ -57,7 +59,16 @@ const seen: { op: "wrap" | "unwrap"; ref: KeyReference; plain: Buffer }[] = [];
 const bDeks = new Map<string, Buffer>();
 /** B's Secrets (name → resourceVersion) once B had converged, and how much the provider had seen then */
 let baseline: { secrets: Map<string, string>; seen: number };
-const figures = { refusedBySchema: 0, refusedOnCondition: 0, forged: 0, bDeks: 0, aWrapsChecked: 0 };
+const figures = {
+  refusedBySchema: 0,
+  refusedOnCondition: 0,
+  forged: 0,
+  bDeks: 0,
+  aWrapsChecked: 0,
+  tagCheckUnwraps: 0,
+};
+/** Indices in `seen` of the unwraps the owner tag check of the relabelled forgery needed */
+const tagChecks = new Set<number>();
 
 const observe = (local: KekProvider): KekProvider => ({
   name: local.name,
@@ -398,18 +409,56 @@ describe("R31 one tenant cannot make the operator use another tenant's key or DE
   it("an envelope Secret forged in A from B's customer-managed envelope does not get B's DEK unwrapped", async () => {
     await forge("b-srv", "tde-esrv-b-srv", "x-forged");
     const srv = await notReady<EncryptedServer>("EncryptedServer", "x-forged");
-    expect(srv.reason).toBe("KeyNotFound");
+    // refused by its owner binding (bound to B's server) before any unwrap
+    expect(srv.reason).toBe("ForeignEnvelope");
+    expect(srv.message).toContain(`${nsA}/tde-esrv-x-forged`);
+    expect(srv.message).toContain(`EncryptedServer ${nsB}/b-srv`);
     await forgedUntouched("tde-esrv-x-forged", "tde-esrv-b-srv");
+    await warned("x-forged");
   });
 
-  // KNOWN HOLE, skipped until the controllers are fixed (it fails today): the service-managed key
-  // is an unwrap candidate in every namespace (unwrapCandidates), so a copy of B's service-managed
-  // envelope planted in A is unwrapped with it and re-wrapped under A's own key, whose private half
-  // A can read in its Local key Secret: B's DEK is handed to A. Remove `.skip` to reproduce.
-  it.skip("an envelope Secret forged in A from B's service-managed envelope does not get B's DEK unwrapped", async () => {
+  // The service-managed key is an unwrap candidate in every namespace (unwrapCandidates): before
+  // owner binding, a copy of B's service-managed envelope planted in A was unwrapped with it and
+  // re-wrapped under A's own key, whose private half A can read in its Local key Secret. Now the
+  // envelope names its owner, authenticated by a tag only the DEK can make (R31).
+  it("an envelope Secret forged in A from B's service-managed envelope does not get B's DEK unwrapped", async () => {
     await forge("b-sm", "tde-esrv-b-sm", "x-forged-sm");
-    await notReady<EncryptedServer>("EncryptedServer", "x-forged-sm");
+    const srv = await notReady<EncryptedServer>("EncryptedServer", "x-forged-sm");
+    expect(srv.reason).toBe("ForeignEnvelope");
+    expect(srv.message).toContain(`${nsA}/tde-esrv-x-forged-sm`);
     await forgedUntouched("tde-esrv-x-forged-sm", "tde-esrv-b-sm");
+    await warned("x-forged-sm");
+  });
+
+  it("nor when the forged copy names A's server as its owner, or carries no owner binding at all", async () => {
+    // relabelled in clear: the operator unwraps it to check the tag, which was made for B's server
+    const before = seen.length;
+    await forge("b-sm", "tde-esrv-b-sm", "x-relabelled", (doc) => {
+      Object.assign(doc.ownerBinding as object, { namespace: nsA, name: "x-relabelled" });
+    });
+    expect((await notReady<EncryptedServer>("EncryptedServer", "x-relabelled")).reason).toBe(
+      "ForeignEnvelope",
+    );
+    await forgedUntouched("tde-esrv-x-relabelled", "tde-esrv-b-sm");
+    // that check took exactly one unwrap of B's DEK (under the service-managed key), and no wrap;
+    // the refusal is remembered for this Secret version, so reconciles do not repeat it
+    await new Promise((r) => setTimeout(r, 3_000));
+    const ofB = seen
+      .map((c, i) => ({ c, i }))
+      .slice(before)
+      .filter(({ c }) => isBDek(c.plain));
+    expect(ofB.map(({ c }) => `${c.op} under ${c.ref.namespace}/${c.ref.keyName}`)).toEqual([
+      `unwrap under ${opNs}/tde-service-managed-key`,
+    ]);
+    for (const { i } of ofB) tagChecks.add(i);
+    figures.tagCheckUnwraps = tagChecks.size;
+    // stripped of its binding (as an envelope written before owner binding would be): A's server
+    // never recorded that DEK, so it is refused before any unwrap
+    await forge("b-sm", "tde-esrv-b-sm", "x-stripped", (doc) => {
+      delete doc.ownerBinding;
+    });
+    expect((await notReady<EncryptedServer>("EncryptedServer", "x-stripped")).reason).toBe("ForeignEnvelope");
+    await forgedUntouched("tde-esrv-x-stripped", "tde-esrv-b-sm");
   });
 
   it("nothing of B was used on A's behalf", async () => {
@@ -419,9 +468,10 @@ describe("R31 one tenant cannot make the operator use another tenant's key or DE
     expect(sinceBaseline.length, "the provider was observed doing A's work").toBeGreaterThan(0);
     expect(
       sinceBaseline
-        .filter((c) => isBDek(c.plain))
-        .map((c) => `${c.op} under ${c.ref.namespace}/${c.ref.keyName}`),
-      "a DEK of B was wrapped or unwrapped after B had converged",
+        .map((c, i) => ({ c, i: baseline.seen + i }))
+        .filter(({ c, i }) => isBDek(c.plain) && !tagChecks.has(i))
+        .map(({ c }) => `${c.op} under ${c.ref.namespace}/${c.ref.keyName}`),
+      "a DEK of B was wrapped or unwrapped after B had converged (beyond the one owner tag check)",
     ).toEqual([]);
     // no Secret of B was created, changed or deleted
     const now = new Map((await secretsOf(nsB)).map((s) => [s.metadata!.name!, s.metadata!.resourceVersion!]));
@@ -448,9 +498,20 @@ describe("R31 one tenant cannot make the operator use another tenant's key or DE
  * they are ciphertext), named and labelled as the envelope of A's new server `name`, then creates
  * that server on A's own key: a re-wrap would hand B's DEK to A's key.
  */
-async function forge(bOwner: string, bSecret: string, name: string): Promise<void> {
+async function forge(
+  bOwner: string,
+  bSecret: string,
+  name: string,
+  edit?: (document: Record<string, unknown>) => void,
+): Promise<void> {
   const source = await admin.core.readNamespacedSecret({ namespace: nsB, name: bSecret });
   expect(source.metadata?.labels?.["tde.dev/owner-name"]).toBe(bOwner);
+  let data = source.data;
+  if (edit) {
+    const document = JSON.parse(Buffer.from(data!["envelope.json"]!, "base64").toString("utf8"));
+    edit(document);
+    data = { "envelope.json": Buffer.from(JSON.stringify(document)).toString("base64") };
+  }
   await tenant.core.createNamespacedSecret({
     namespace: nsA,
     body: {
@@ -463,13 +524,26 @@ async function forge(bOwner: string, bSecret: string, name: string): Promise<voi
         },
       },
       type: source.type,
-      data: source.data,
+      data,
     },
   });
   await tenant.create("EncryptedServer", nsA, name, {
     protector: { type: "CustomerManaged", keyProtectorRef: { name: "a-kp" } },
   });
   figures.forged++;
+}
+
+/** A Warning event on A's server says why its envelope was refused. */
+async function warned(name: string): Promise<void> {
+  await waitFor(
+    `a ForeignEnvelope Warning on ${name}`,
+    async () =>
+      (await admin.core.listNamespacedEvent({ namespace: nsA })).items.filter(
+        (e) => e.involvedObject.name === name && e.type === "Warning" && e.reason === "ForeignEnvelope",
+      ),
+    (events) => events.length > 0,
+    30_000,
+  );
 }
 
 /** The forged Secret still holds only the wraps copied from B: nothing was added under A's key. */
