@@ -331,7 +331,7 @@ export class DatabaseReconciler implements Reconciler {
           `database DEK ${envelope.envelope.dekID} created and wrapped by ${target.keyID}`,
         );
       }
-      ctx.envelopes.store.upsert(envelope.secret);
+      ctx.envelopes.writeThrough(envelope.secret);
     } else if (protectorWrap(envelope.envelope)?.thumbprint !== target.thumbprint) {
       const blocker = rotationBlocker(db, ctx.databases.store, target.thumbprint);
       const notOnSecondaries =
@@ -373,7 +373,7 @@ export class DatabaseReconciler implements Reconciler {
         const from = protectorWrap(envelope.envelope)?.keyID;
         try {
           envelope = await ctx.dek.addWrap(envelope, candidates, target, "protector", check);
-          ctx.envelopes.store.upsert(envelope.secret);
+          ctx.envelopes.writeThrough(envelope.secret);
           delete next.rotation;
           ctx.metrics?.rotations.inc({ kind: "EncryptedDatabase", result: "success" });
           void ctx.events.normal(
@@ -423,7 +423,7 @@ export class DatabaseReconciler implements Reconciler {
           foreign ??= error;
           return `the envelope is not this database's: ${error.message}`;
         }
-        ctx.envelopes.store.upsert(envelope.secret);
+        ctx.envelopes.writeThrough(envelope.secret);
       }
       const w = findWrapByThumbprint(envelope!.envelope, r.kek.thumbprint);
       if (w && w.role !== "protector" && !extra.some((e) => e.thumbprint === w.thumbprint)) {

@@ -138,7 +138,7 @@ export class ServerReconciler implements Reconciler {
       } catch (error) {
         return refuse(error);
       }
-      ctx.envelopes.store.upsert(envelope.secret);
+      ctx.envelopes.writeThrough(envelope.secret);
       void ctx.events.normal(
         server,
         "DEKCreated",
@@ -149,7 +149,7 @@ export class ServerReconciler implements Reconciler {
         const from = protectorWrap(envelope.envelope)?.keyID;
         try {
           envelope = await ctx.dek.addWrap(envelope, candidates(), resolved.kek, "protector", check);
-          ctx.envelopes.store.upsert(envelope.secret);
+          ctx.envelopes.writeThrough(envelope.secret);
           ctx.metrics?.rotations.inc({ kind: "EncryptedServer", result: "success" });
           void ctx.events.normal(
             server,

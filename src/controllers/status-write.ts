@@ -15,6 +15,6 @@ export async function writeStatus<T extends KubeObject & { status?: { state?: st
   next: NonNullable<T["status"]>,
 ): Promise<void> {
   const { written, object } = await ctx.status.set(kind, obj, next);
-  if (written) cache.store.upsert(object);
+  if (written) cache.writeThrough(object);
   recordStateChange(ctx, kind.kind, obj, before, next.state);
 }

@@ -296,13 +296,34 @@ export class Informer<T extends KubeObject = KubeObject> {
    * differs from the cache.
    */
   private apply(obj: T, fromWatch = false): void {
+    const key = keyOf(obj);
+    // written through but never confirmed by a watch event: the other handlers have not heard of it
+    const unheard = this.writtenThrough.delete(key);
     const old = this.store.upsert(obj);
     if (!old) {
       this.dispatch((h) => h.onAdd?.(obj));
-    } else if (fromWatch || old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) {
+    } else if (fromWatch || unheard || old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) {
       this.dispatch((h) => h.onUpdate?.(old, obj));
     }
   }
+
+  /**
+   * Puts an object a controller has just written (its status, say) into the cache at once, so
+   * its next reconcile reads what it wrote. The watch event of that write is still dispatched to
+   * every handler when it comes; if the watch was down and the event is lost, the next relist
+   * dispatches the object although the cache already holds its resourceVersion, so nothing that
+   * waits on this write misses it.
+   */
+  writeThrough(obj: T): void {
+    const key = keyOf(obj);
+    // its watch event came first: every handler has heard of it already
+    if (this.store.getByKey(key)?.metadata?.resourceVersion === obj.metadata?.resourceVersion) return;
+    this.store.upsert(obj);
+    this.writtenThrough.add(key);
+  }
+
+  /** Keys written through and not yet seen in a watch event or a relist. */
+  private readonly writtenThrough = new Set<string>();
 
   private markSynced(namespace: string | undefined): void {
     this.synced.add(namespace);
