@@ -32,6 +32,7 @@ const { values } = parseArgs({
     "skip-scaling": { type: "boolean", default: false },
     timeout: { type: "string", default: "30m" },
     source: { type: "boolean", default: false },
+    "node-options": { type: "string" },
     help: { type: "boolean", default: false },
   },
   strict: true,
@@ -53,6 +54,7 @@ if (values.help) {
       "  --concurrency N       the benchmark client's concurrency, also the API floor's (default 16)",
       "  --scaling-size N      the smaller convergence of the Scaling scenario (default size/10)",
       "  --skip-scaling        no smaller convergence",
+      "  --node-options S      NODE_OPTIONS of the operator process, e.g. --max-old-space-size=160",
       "  --source              run the operator from source under tsx instead of the built image (dist/)",
       "  LOWKEY_VAULT_JAR=...  also measures the Azure provider on Lowkey Vault",
       "",
@@ -92,6 +94,7 @@ const settings: BenchSettings = {
   operatorNamespace: "tde-system",
   logDir,
   runFrom: values.source ? "source" : "built",
+  ...(values["node-options"] ? { nodeOptions: values["node-options"] } : {}),
 };
 
 const log = (line: string) => process.stderr.write(`${line}\n`);

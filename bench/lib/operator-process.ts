@@ -14,6 +14,8 @@ export interface OperatorProcessOptions {
   logFile: string;
   /** "built": `node dist/src/main.js` (the image's command; run `npm run build` first); "source": `tsx src/main.ts` */
   runFrom?: "built" | "source";
+  /** NODE_OPTIONS for the operator process, e.g. "--max-old-space-size=160" (as the chart sets it) */
+  nodeOptions?: string;
 }
 
 /**
@@ -57,7 +59,9 @@ export class OperatorProcess {
     ];
     const fd = openSync(options.logFile, "a");
     // detached: its own process group, so a tsx wrapper and the node process it runs stop together
+    const env = options.nodeOptions ? { ...process.env, NODE_OPTIONS: options.nodeOptions } : process.env;
     const child = spawn(built ? process.execPath : "node_modules/.bin/tsx", args, {
+      env,
       stdio: ["ignore", fd, fd],
       detached: true,
     });

@@ -16,6 +16,7 @@ export interface BenchSettings {
   operatorNamespace: string;
   logDir: string;
   runFrom: "built" | "source";
+  nodeOptions?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -56,6 +57,7 @@ export class Bench {
       kmsConcurrency: this.settings.kmsConcurrency,
       logFile: `${this.settings.logDir}/operator-${this.label}-${this.processes}.log`,
       runFrom: this.settings.runFrom,
+      ...(this.settings.nodeOptions ? { nodeOptions: this.settings.nodeOptions } : {}),
     });
     return this.op;
   }
