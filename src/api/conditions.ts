@@ -98,6 +98,8 @@ export const Reason = {
   Revalidated: "Revalidated",
   RevalidationFailed: "RevalidationFailed",
   KeyCheckValueMismatch: "KeyCheckValueMismatch",
+  // an envelope Secret that is not the resource's own (R31): a copy of another's, or altered
+  ForeignEnvelope: "ForeignEnvelope",
   // protector choice and rotation (R13-R17, R21)
   ProtectorAccepted: "ProtectorAccepted",
   ServiceManagedKeyNotAllowed: "ServiceManagedKeyNotAllowed",

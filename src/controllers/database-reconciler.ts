@@ -34,7 +34,7 @@ import { keyIDBelongsTo } from "./dek-operations.js";
 import { cachedEnvelope } from "./envelope-cache.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { type CurrentKey, reconcileKeyList } from "./key-history.js";
-import { FOREIGN_ENVELOPE, foreignEnvelopeMessage, ownerOf } from "./owner-binding.js";
+import { foreignEnvelopeMessage, ownerOf } from "./owner-binding.js";
 import { chooseProtector, type ProtectorChoice } from "./protector-choice.js";
 import { linkedSecondaries, linkSecondary, secondariesMissingKey } from "./replication.js";
 import { EncryptedDatabaseKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
@@ -174,10 +174,10 @@ export class DatabaseReconciler implements Reconciler {
       if (isOwnerBindingError(error)) {
         const message = foreignEnvelopeMessage(error, secret, own);
         next.state ??= "Provisioning";
-        if (!own && db!.spec.restore) set(ConditionType.Restored, "False", FOREIGN_ENVELOPE, message);
-        set(ConditionType.Ready, "False", FOREIGN_ENVELOPE, message);
+        if (!own && db!.spec.restore) set(ConditionType.Restored, "False", Reason.ForeignEnvelope, message);
+        set(ConditionType.Ready, "False", Reason.ForeignEnvelope, message);
         if (findCond(prev.conditions, ConditionType.Ready)?.message !== message)
-          void ctx.events.warning(db!, FOREIGN_ENVELOPE, message);
+          void ctx.events.warning(db!, Reason.ForeignEnvelope, message);
         return finish();
       }
       if (adopting && isKeyAccessError(error)) {
@@ -639,7 +639,7 @@ export class DatabaseReconciler implements Reconciler {
       const reason = isKeyAccessError(error)
         ? error.reason
         : isOwnerBindingError(error)
-          ? FOREIGN_ENVELOPE
+          ? Reason.ForeignEnvelope
           : Reason.RevalidationFailed;
       set(
         ConditionType.Revalidated,

@@ -1,12 +1,6 @@
 import type { EnvelopeOwner, OwnerBindingError } from "../crypto/index.js";
 import type { KubeObject } from "../runtime/index.js";
 
-/**
- * R31, R27: the Ready reason when an envelope Secret is not the one the operator made for the
- * resource it is used for (a copy of another resource's envelope, or one altered by hand).
- */
-export const FOREIGN_ENVELOPE = "ForeignEnvelope";
-
 /** The owner an envelope of this object is bound to: kind, namespace and name (not uid, R25). */
 export function ownerOf(kind: "EncryptedServer" | "EncryptedDatabase", obj: KubeObject): EnvelopeOwner {
   return { kind, namespace: obj.metadata?.namespace ?? "", name: obj.metadata?.name ?? "" };

@@ -25,7 +25,7 @@ import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
 import { cachedEnvelope } from "./envelope-cache.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
-import { FOREIGN_ENVELOPE, foreignEnvelopeMessage, ownerOf } from "./owner-binding.js";
+import { foreignEnvelopeMessage, ownerOf } from "./owner-binding.js";
 import { EncryptedServerKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
 import { writeStatus } from "./status-write.js";
 
@@ -89,9 +89,9 @@ export class ServerReconciler implements Reconciler {
       if (isOwnerBindingError(error)) {
         const message = foreignEnvelopeMessage(error, { namespace: key.namespace, name: secretName }, true);
         next.state ??= "Provisioning";
-        set(ConditionType.Ready, "False", FOREIGN_ENVELOPE, message);
+        set(ConditionType.Ready, "False", Reason.ForeignEnvelope, message);
         if (prev.conditions?.find((c) => c.type === ConditionType.Ready)?.message !== message)
-          void ctx.events.warning(server!, FOREIGN_ENVELOPE, message);
+          void ctx.events.warning(server!, Reason.ForeignEnvelope, message);
         return finish();
       }
       if (adopting && isKeyAccessError(error)) {
@@ -381,7 +381,7 @@ export class ServerReconciler implements Reconciler {
       const reason = isKeyAccessError(error)
         ? error.reason
         : isOwnerBindingError(error)
-          ? FOREIGN_ENVELOPE
+          ? Reason.ForeignEnvelope
           : Reason.RevalidationFailed;
       set(
         ConditionType.Revalidated,
