@@ -617,13 +617,14 @@ async function main(): Promise<void> {
       say(indent(`${dim(elapsed)} KeyAccessible=False ${bold(c.reason)}: ${c.message}`));
       shownFull = true;
     }
-    // the part of the message that counts down, e.g. "becomes Inaccessible in 9s (at ...)"
+    // the condition names the fixed deadline ("becomes Inaccessible at <time>"); count down to it here
+    const deadline = c ? /becomes Inaccessible at (\S+)/.exec(c.message)?.[1] : undefined;
     const countdown = c
       ? c.status === "True"
         ? "key still answering (next probe pending)"
-        : (/(becomes Inaccessible in [^ ]+)/.exec(c.message)?.[1] ??
-          /(the grace period has run out[^.;]*)/.exec(c.message)?.[1] ??
-          c.reason)
+        : deadline
+          ? `becomes Inaccessible in ${Math.max(0, Math.ceil((Date.parse(deadline) - Date.now()) / 1000))}s (at ${deadline})`
+          : (/(the grace period has run out[^.;]*)/.exec(c.message)?.[1] ?? c.reason)
       : "KeyAccessible not reported yet";
     const line = `state=${s?.status?.state ?? "-"} replicas=${n} KeyAccessible=${c?.status ?? "-"} ${c?.reason ?? ""}: ${countdown}`;
     if (line !== lastLine && (Date.now() - lastPrinted >= 2_500 || inaccessible || !lastLine)) {

@@ -99,7 +99,9 @@ export function decideAccess(input: AccessInput): AccessDecision {
     condition: {
       status: "False",
       reason,
-      message: `key access lost since ${lostSince} (${why}); the resource becomes Inaccessible in ${formatRemaining(verdict.remainingMs)} (at ${verdict.deadline.toISOString()}) unless access returns. ${advice}.`,
+      // no countdown here: a message that changed at every probe would rewrite the status of every
+      // dependant at every probe for the whole outage; the deadline is fixed, clients count down to it
+      message: `key access lost since ${lostSince} (${why}); the resource becomes Inaccessible at ${verdict.deadline.toISOString()} (grace period ${formatRemaining(input.gracePeriodMs)}) unless access returns. ${advice}.`,
     },
     state: current,
     action: "none",

@@ -321,7 +321,7 @@ async function runScenario(expect: ExpectStatic, s: Scenario) {
   expect(lostSince).toBeGreaterThanOrEqual(lostAtLeast);
   expect(lostSince - lostAtLeast).toBeLessThanOrEqual(PROBE_MS + 1_500);
   expect(keyAccessible.message).toMatch(
-    /the resource becomes Inaccessible in \d+s \(at .+\) unless access returns/,
+    /the resource becomes Inaccessible at \S+ \(grace period [0-9hms ]+\) unless access returns/,
   );
   expect(keyAccessible.message).toContain(adviceFor(s.reason));
   expect(condOf(counting, "Ready")).toMatchObject({ status: "False", reason: s.reason });

@@ -22,7 +22,7 @@ describe("decideAccess", () => {
     expect(d.action).toBe("none");
     expect(d.condition.status).toBe("False");
     expect(d.condition.reason).toBe("KeyDisabled");
-    expect(d.condition.message).toMatch(/Inaccessible in 5m/);
+    expect(d.condition.message).toMatch(/Inaccessible at 2026-01-01T00:15:00.000Z \(grace period 10m\)/);
     expect(d.requeueAfterMs).toBe(300_000);
   });
 

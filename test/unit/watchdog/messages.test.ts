@@ -15,16 +15,26 @@ const lost: AccessInput = {
 };
 
 describe("R10 what the KeyAccessible condition tells the person on call", () => {
-  it("R10 the countdown names the cause, the time left, the deadline and what to do", () => {
+  it("R10 the message names the cause, the deadline, the grace period and what to do", () => {
     const d = decideAccess(lost);
     expect(d.condition.message).toContain("key access lost since 2026-01-01T00:09:30Z");
     expect(d.condition.message).toContain("KeyDisabled: local://ns/k/v1 is disabled");
     expect(d.condition.message).toContain(
-      "becomes Inaccessible in 9m 30s (at 2026-01-01T00:19:30.000Z) unless access returns",
+      "becomes Inaccessible at 2026-01-01T00:19:30.000Z (grace period 10m) unless access returns",
     );
     expect(d.condition.message).toContain(adviceFor("KeyDisabled"));
     expect(d.requeueAfterMs).toBe(570_000);
     expect(d.keyAccessLostSince).toBe("2026-01-01T00:09:30Z");
+  });
+
+  it("R10 the condition does not change from one probe to the next during the grace period (no status write per probe)", () => {
+    const first = decideAccess(lost);
+    for (const later of ["2026-01-01T00:11:00Z", "2026-01-01T00:15:27Z", "2026-01-01T00:19:29Z"]) {
+      const d = decideAccess({ ...lost, now: new Date(later) });
+      expect(d.condition).toEqual(first.condition);
+      expect(d.state).toBe(first.state);
+      expect(d.keyAccessLostSince).toBe(first.keyAccessLostSince);
+    }
   });
 
   it("R10 every R10 reason has its own advice, and an unknown one a general one", () => {
