@@ -243,7 +243,7 @@ function table(): string {
       "Watchdog",
       `${w.probesPerInterval} probes/interval (${w.distinctKeys} keys)`,
       `KeyAccessible=False on ${w.dependants.servers}+${w.dependants.databases} in ${s(w.keyAccessibleFalseMs)} (goal ${s(w.keyAccessibleFalseGoalMs)})`,
-      `Inaccessible vs deadline: ${o ? `${s(o.minMs)} .. ${s(o.maxMs)}` : "-"} (goal within 5 s)`,
+      `Inaccessible vs deadline: ${o ? `${s(o.minMs)} .. ${s(o.maxMs)}` : "-"} (goal within 5 s); during the grace period ${w.duringGrace?.probes} probes, ${w.duringGrace?.writesBeyondLease} writes`,
     ]);
   }
   const i = r.idle as Any | undefined;

@@ -335,6 +335,24 @@ export class Bench {
       this.settings.timeoutMs,
     );
     const graceMs = parseDuration(shape.grace);
+    // the rest of the grace period: probes go on failing, nothing should be written (R10: the
+    // condition names a fixed deadline, so a failed probe does not rewrite the dependants)
+    const lostSince = [...workload.servers.list(), ...workload.databases.list()]
+      .filter((o) => servers.has(o.metadata.name ?? "") || databases.has(o.metadata.name ?? ""))
+      .map((o) => Date.parse(o.status?.keyAccessLostSince ?? ""))
+      .filter(Number.isFinite);
+    const firstDeadline = Math.min(...lostSince) + graceMs;
+    await sleep(1_000);
+    const g0 = await op.scrape();
+    const ga0 = await this.cluster.apiCounts();
+    const gown0 = this.cluster.snapshotOwn();
+    await sleep(Math.max(0, firstDeadline - 1_000 - Date.now()));
+    const g1 = await op.scrape();
+    const graceApi = Cluster.diff(ga0, await this.cluster.apiCounts(), gown0, this.cluster.snapshotOwn());
+    const duringGrace = {
+      probes: g1.probes - g0.probes,
+      writes: writesBeyondLease(graceApi.byKey),
+    };
     // first time each dependant is seen Inaccessible, against its own grace deadline
     const seen = new Map<string, number>();
     const offsets: number[] = [];
@@ -386,6 +404,11 @@ export class Bench {
       keyAccessibleFalseMs: lostSeen,
       keyAccessibleFalseGoalMs: interval + 5_000,
       graceMs,
+      duringGrace: {
+        probes: duringGrace.probes,
+        writesBeyondLease: Object.values(duringGrace.writes).reduce((a, b) => a + b, 0),
+        writes: duringGrace.writes,
+      },
       inaccessibleMs,
       inaccessibleVsDeadline: {
         observed: stats(offsets),
