@@ -2,15 +2,19 @@
  * `kubectl tde status`: one row per KeyProtector, EncryptedServer and EncryptedDatabase, with
  * state, protector, thumbprint, key access and readiness. Pure: it reads objects, it lists none.
  */
+
+import { parseDuration } from "../api/duration.js";
 import {
   type Condition,
   ConditionType,
+  DEFAULTS,
   type EncryptedDatabase,
   type EncryptedServer,
   findCondition,
   type KeyProtector,
   shortThumbprint,
 } from "../api/index.js";
+import { evaluateGrace, formatRemaining } from "../watchdog/grace.js";
 import type { Column } from "./format.js";
 
 export interface StatusRow {
@@ -67,7 +71,27 @@ export function keyProtectorRow(kp: KeyProtector): StatusRow {
   };
 }
 
-export function serverRow(server: EncryptedServer): StatusRow {
+/**
+ * R10: the KeyAccessible cell of a server whose key access is lost and whose grace period still
+ * runs, with the time left; the condition itself names only the fixed deadline (so it is not
+ * rewritten at every probe), and the countdown is worked out here, against `now`.
+ */
+function keyAccessCell(server: EncryptedServer, now: Date): string {
+  const c = findCondition(server.status?.conditions, ConditionType.KeyAccessible);
+  const cell = conditionCell(c);
+  const lost = server.status?.keyAccessLostSince;
+  if (c?.status !== "False" || !lost || server.status?.state === "Inaccessible") return cell;
+  let graceMs: number;
+  try {
+    graceMs = parseDuration(server.spec.keyAccessGracePeriod ?? DEFAULTS.keyAccessGracePeriod);
+  } catch {
+    return cell;
+  }
+  const verdict = evaluateGrace(new Date(lost), graceMs, now);
+  return `False (${c.reason}, Inaccessible in ${formatRemaining(verdict.remainingMs)})`;
+}
+
+export function serverRow(server: EncryptedServer, now: Date = new Date()): StatusRow {
   const conditions = server.status?.conditions;
   const p = server.status?.protector;
   const type = p?.type ?? server.spec.protector?.type ?? "ServiceManaged";
@@ -79,7 +103,7 @@ export function serverRow(server: EncryptedServer): StatusRow {
     state: server.status?.state ?? "Pending",
     protector: `Server/${type}${kp ? ` ${kp}` : ""}`,
     thumbprint: p?.thumbprintShort ?? "",
-    keyAccess: conditionCell(findCondition(conditions, ConditionType.KeyAccessible)),
+    keyAccess: keyAccessCell(server, now),
     ...readyOf(conditions, server.metadata.generation),
   };
 }
@@ -110,10 +134,11 @@ export function statusRows(
   keyProtectors: readonly KeyProtector[],
   servers: readonly EncryptedServer[],
   databases: readonly EncryptedDatabase[],
+  now: Date = new Date(),
 ): StatusRow[] {
   return [
     ...keyProtectors.map(keyProtectorRow),
-    ...servers.map(serverRow),
+    ...servers.map((s) => serverRow(s, now)),
     ...databases.map(databaseRow),
   ].sort(
     (a, b) =>

@@ -107,6 +107,20 @@ describe("R12 R27 status across the three kinds", () => {
     expect(table).toMatch(/edb\s+shop\s+invoices\s+Inaccessible/);
   });
 
+  it("R10 a server whose key is lost shows the time left before it becomes Inaccessible, worked out from the fixed deadline", () => {
+    const lost = server("shop-db", {
+      keyProtector: "k",
+      conditions: [cond("Ready", "False", "KeyDisabled"), cond("KeyAccessible", "False", "KeyDisabled")],
+    });
+    lost.status!.keyAccessLostSince = "2026-01-01T00:00:00Z";
+    const at = (t: string) => statusRows([], [lost], [], new Date(t))[0]?.keyAccess;
+    expect(at("2026-01-01T00:00:48Z")).toBe("False (KeyDisabled, Inaccessible in 9m 12s)");
+    expect(at("2026-01-01T00:09:59Z")).toBe("False (KeyDisabled, Inaccessible in 1s)");
+    // once Inaccessible, the plain cell: there is nothing left to count down
+    lost.status!.state = "Inaccessible";
+    expect(at("2026-01-01T00:10:01Z")).toBe("False (KeyDisabled)");
+  });
+
   it("before the operator reports: Pending, Unknown, and the protector from the spec", () => {
     const s = server("new", { keyProtector: "k" });
     delete s.status;
