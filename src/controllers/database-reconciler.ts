@@ -4,6 +4,7 @@ import {
   type EncryptedDatabase,
   type EncryptedDatabaseStatus,
   type EncryptedServer,
+  findCondition,
   type KeyListEntry,
   parseDuration,
   Reason,
@@ -34,7 +35,7 @@ import { keyIDBelongsTo } from "./dek-operations.js";
 import { cachedEnvelope } from "./envelope-cache.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { type CurrentKey, reconcileKeyList } from "./key-history.js";
-import { foreignEnvelopeMessage, ownerOf } from "./owner-binding.js";
+import { envelopeRefusal, ownerOf } from "./owner-binding.js";
 import { chooseProtector, type ProtectorChoice } from "./protector-choice.js";
 import { linkedSecondaries, linkSecondary, secondariesMissingKey } from "./replication.js";
 import { EncryptedDatabaseKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
@@ -106,7 +107,8 @@ export class DatabaseReconciler implements Reconciler {
     if (decision.refusal) {
       set(ConditionType.ProtectorChangeAccepted, "False", decision.refusal.reason, decision.refusal.message);
       if (
-        findCond(prev.conditions, ConditionType.ProtectorChangeAccepted)?.reason !== decision.refusal.reason
+        findCondition(prev.conditions, ConditionType.ProtectorChangeAccepted)?.reason !==
+        decision.refusal.reason
       ) {
         void ctx.events.warning(db, decision.refusal.reason, decision.refusal.message);
       }
@@ -171,26 +173,15 @@ export class DatabaseReconciler implements Reconciler {
       own: boolean,
       adopting = false,
     ): Promise<Result | undefined> => {
-      if (isOwnerBindingError(error)) {
-        const message = foreignEnvelopeMessage(error, secret, own);
-        next.state ??= "Provisioning";
-        if (!own && db!.spec.restore) set(ConditionType.Restored, "False", Reason.ForeignEnvelope, message);
-        set(ConditionType.Ready, "False", Reason.ForeignEnvelope, message);
-        if (findCond(prev.conditions, ConditionType.Ready)?.message !== message)
-          void ctx.events.warning(db!, Reason.ForeignEnvelope, message);
-        return finish();
-      }
-      if (adopting && isKeyAccessError(error)) {
-        next.state ??= "Provisioning";
-        set(
-          ConditionType.Ready,
-          "False",
-          error.reason,
-          `the envelope Secret ${secret.namespace}/${secret.name} exists but this database's status does not record it: it is taken on once it unwraps and proves to be this database's (R31), and the unwrap failed: ${error.message}`,
-        );
-        return finish(30_000);
-      }
-      throw error;
+      const refusal = envelopeRefusal(error, secret, { own, adopting, noun: "database" });
+      if (!refusal) throw error;
+      next.state ??= "Provisioning";
+      if (refusal.foreign && !own && db!.spec.restore)
+        set(ConditionType.Restored, "False", refusal.reason, refusal.message);
+      set(ConditionType.Ready, "False", refusal.reason, refusal.message);
+      if (refusal.foreign && findCondition(prev.conditions, ConditionType.Ready)?.message !== refusal.message)
+        void ctx.events.warning(db!, refusal.reason, refusal.message);
+      return finish(refusal.requeueAfterMs);
     };
     const ownSecret = { namespace: key.namespace, name: secretName };
     let envelope = cachedEnvelope(this.ctx, key.namespace, secretName);
@@ -397,7 +388,7 @@ export class DatabaseReconciler implements Reconciler {
     if (
       readyBlock?.reason !== Reason.KeyRotationAttemptedWhileOldThumbprintInUse &&
       readyBlock?.reason !== Reason.SecondaryCannotUseKey &&
-      findCond(conditions, ConditionType.RotationBlocked)?.status === "True"
+      findCondition(conditions, ConditionType.RotationBlocked)?.status === "True"
     ) {
       set(ConditionType.RotationBlocked, "False", Reason.RotationComplete, "no rotation is waiting");
     }
@@ -684,7 +675,3 @@ export class DatabaseReconciler implements Reconciler {
 
 const nsOf = (d: Database) => d.metadata.namespace ?? "";
 const nsName = (d: Database) => `${nsOf(d)}/${d.metadata.name}`;
-
-function findCond(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
-}

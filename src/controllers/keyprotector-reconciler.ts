@@ -1,5 +1,6 @@
 import {
   ConditionType,
+  findCondition,
   type KeyProtector,
   type KeyProtectorStatus,
   Reason,
@@ -71,7 +72,7 @@ export class KeyProtectorReconciler implements Reconciler {
     }
     const next = statusFrom(kp, outcome, now());
     const { written } = await this.deps.status.set(KeyProtectorKind, kp, next);
-    const wasAccessible = kp.status?.conditions?.find((c) => c.type === ConditionType.Accessible)?.status;
+    const wasAccessible = findCondition(kp.status?.conditions, ConditionType.Accessible)?.status;
     const isAccessible = outcome.access.ok ? "True" : "False";
     if (wasAccessible !== isAccessible) {
       const reason = outcome.access.ok ? Reason.KeyAccessible : outcome.access.reason;

@@ -3,6 +3,7 @@ import {
   ConditionType,
   type EncryptedServer,
   type EncryptedServerStatus,
+  findCondition,
   parseDuration,
   Reason,
   setCondition,
@@ -25,7 +26,7 @@ import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
 import { cachedEnvelope } from "./envelope-cache.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
-import { foreignEnvelopeMessage, ownerOf } from "./owner-binding.js";
+import { envelopeRefusal, ownerOf } from "./owner-binding.js";
 import { EncryptedServerKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
 import { writeStatus } from "./status-write.js";
 
@@ -86,25 +87,14 @@ export class ServerReconciler implements Reconciler {
      * that proves it is. Any other error is thrown as before.
      */
     const refuse = (error: unknown, adopting = false): Promise<Result | undefined> => {
-      if (isOwnerBindingError(error)) {
-        const message = foreignEnvelopeMessage(error, { namespace: key.namespace, name: secretName }, true);
-        next.state ??= "Provisioning";
-        set(ConditionType.Ready, "False", Reason.ForeignEnvelope, message);
-        if (prev.conditions?.find((c) => c.type === ConditionType.Ready)?.message !== message)
-          void ctx.events.warning(server!, Reason.ForeignEnvelope, message);
-        return finish();
-      }
-      if (adopting && isKeyAccessError(error)) {
-        next.state ??= "Provisioning";
-        set(
-          ConditionType.Ready,
-          "False",
-          error.reason,
-          `the envelope Secret ${key.namespace}/${secretName} exists but this server's status does not record it: it is taken on once it unwraps and proves to be this server's (R31), and the unwrap failed: ${error.message}`,
-        );
-        return finish(30_000);
-      }
-      throw error;
+      const secret = { namespace: key.namespace, name: secretName };
+      const refusal = envelopeRefusal(error, secret, { own: true, adopting, noun: "server" });
+      if (!refusal) throw error;
+      next.state ??= "Provisioning";
+      set(ConditionType.Ready, "False", refusal.reason, refusal.message);
+      if (refusal.foreign && findCondition(prev.conditions, ConditionType.Ready)?.message !== refusal.message)
+        void ctx.events.warning(server!, refusal.reason, refusal.message);
+      return finish(refusal.requeueAfterMs);
     };
     let envelope = cachedEnvelope(this.ctx, key.namespace, secretName);
     if (envelope && envelope.envelope.dekID !== prev.dekID) {
@@ -217,7 +207,7 @@ export class ServerReconciler implements Reconciler {
         : {}),
       now,
     });
-    const wasKeyAccessible = prev.conditions?.find((c) => c.type === ConditionType.KeyAccessible)?.status;
+    const wasKeyAccessible = findCondition(prev.conditions, ConditionType.KeyAccessible)?.status;
     set(
       ConditionType.KeyAccessible,
       decision.condition.status,
@@ -273,8 +263,7 @@ export class ServerReconciler implements Reconciler {
         ConditionType.Ready,
         "False",
         "Inaccessible",
-        conditions?.find((c) => c.type === ConditionType.Revalidated)?.reason ===
-          Reason.WaitingForRevalidation
+        findCondition(conditions, ConditionType.Revalidated)?.reason === Reason.WaitingForRevalidation
           ? `a copy starts Inaccessible until it is revalidated (R23): ${decision.condition.message}`
           : decision.condition.message,
       );
