@@ -1,10 +1,10 @@
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { type ApiCall, HttpKubeClient, isAlreadyExists } from "../../src/runtime/index.js";
 import { ControlPlane, type ControlPlaneInfo } from "../../test/harness/control-plane.js";
+import { installCrds } from "../../test/harness/crds.js";
 import { type PromSample, parseProm } from "./util.js";
 
 /** Requests the API server served, by verb and resource (from its own apiserver_request_total). */
@@ -43,25 +43,7 @@ export class BenchCluster {
     const controlPlane = new ControlPlane({ log });
     const info = await controlPlane.start();
     const cluster = new BenchCluster(controlPlane, info);
-    const kubectl = info.binaries.kubectl;
-    if (!kubectl) throw new Error("the harness has no kubectl: the CRDs cannot be applied");
-    execFileSync(kubectl, ["--kubeconfig", info.kubeconfigPath, "apply", "--server-side", "-f", "crds/"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    execFileSync(
-      kubectl,
-      [
-        "--kubeconfig",
-        info.kubeconfigPath,
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/keyprotectors.tde.dev",
-        "crd/encryptedservers.tde.dev",
-        "crd/encrypteddatabases.tde.dev",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
+    installCrds(info.binaries.kubectl, info.kubeconfigPath);
     return cluster;
   }
 

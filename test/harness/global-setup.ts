@@ -1,10 +1,10 @@
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import type { TestProject } from "vitest/node";
 import { ControlPlane } from "./control-plane.js";
+import { installCrds } from "./crds.js";
 import { createLeakCanaryDir, LEAK_CANARY_ENV, scanRun } from "./leak-scan.js";
 import { LowkeyVault, locateLowkeyVaultJar } from "./lowkey-vault.js";
 
@@ -94,21 +94,4 @@ async function leakScan(kubeconfigPath: string, canaryDir: string): Promise<void
     );
   }
   rmSync(canaryDir, { recursive: true, force: true });
-}
-
-/** Every integration test may rely on our CRDs being installed and Established. */
-function installCrds(kubectl: string | undefined, kubeconfig: string): void {
-  if (!kubectl) throw new Error("kubectl is needed to install the CRDs");
-  const crds = join(import.meta.dirname, "..", "..", "crds");
-  const run = (args: string[]) =>
-    execFileSync(kubectl, ["--kubeconfig", kubeconfig, ...args], { stdio: "pipe" });
-  run(["apply", "--server-side", "-f", crds]);
-  run([
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    "crd/keyprotectors.tde.dev",
-    "crd/encryptedservers.tde.dev",
-    "crd/encrypteddatabases.tde.dev",
-  ]);
 }

@@ -31,6 +31,7 @@ import {
 } from "../../../src/crypto/index.js";
 import { parseLocalKeyID } from "../../../src/kms/local.js";
 import { ControlPlane } from "../../harness/control-plane.js";
+import { installCrds } from "../../harness/crds.js";
 import { freePort } from "../../harness/ports.js";
 import { type Api, api, suffix } from "../controllers/helpers.js";
 import { OperatorProcess, scratchDir, sleep } from "./support.js";
@@ -41,7 +42,7 @@ const EXTRA = 10;
 const KEY = "faults-kek";
 const OPERATOR_USER = "tde-operator";
 const log = (line: string) => process.stderr.write(`[api-server-faults] ${line}\n`);
-const execFileAsync = promisify(execFile);
+const _execFileAsync = promisify(execFile);
 const dbName = (i: number) => `db-${String(i).padStart(4, "0")}`;
 
 // ---------------------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ class Plane {
     this.kcfg.loadFromFile(info.kubeconfigPath);
     this.a = api(this.kcfg);
     this.objects = this.kcfg.makeApiClient(k8s.CustomObjectsApi);
-    await installCrds(info.binaries.kubectl, info.kubeconfigPath);
+    installCrds(info.binaries.kubectl, info.kubeconfigPath);
   }
 
   /** A kubeconfig for the operator's token user, to `server` (default: the API server itself). */
@@ -191,22 +192,6 @@ class Plane {
   async stop(): Promise<void> {
     await this.cp.stop();
   }
-}
-
-/** As test/harness/global-setup.ts installs them in the shared control plane: kubectl apply, wait. */
-async function installCrds(kubectl: string | undefined, kubeconfig: string): Promise<void> {
-  if (!kubectl) throw new Error("kubectl is needed to install the CRDs");
-  const crds = join(import.meta.dirname, "..", "..", "..", "crds");
-  const run = (args: string[]) => execFileAsync(kubectl, ["--kubeconfig", kubeconfig, ...args]);
-  await run(["apply", "--server-side", "-f", crds]);
-  await run([
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    "crd/keyprotectors.tde.dev",
-    "crd/encryptedservers.tde.dev",
-    "crd/encrypteddatabases.tde.dev",
-  ]);
 }
 
 /** Relists: the informer's paged LISTs (`limit=`) of a watched collection. */
