@@ -228,6 +228,38 @@ export class DatabaseReconciler implements Reconciler {
         return finish();
       }
       const owner = { kind: "EncryptedDatabase", name: key.name };
+      /**
+       * Copies the DEK of another database's envelope (a restore source, R24, or the primary, R19)
+       * into this one's, checked against that database's binding; a refusal names the Secret at
+       * fault: this database's own when the copy was planted here, else the source's.
+       */
+      const copyFrom = async (
+        source: EnvelopeSecret,
+        sourceNamespace: string,
+        sourceCheck: OwnerCheck,
+      ): Promise<{ envelope: EnvelopeSecret } | { refused: Promise<Result | undefined> }> => {
+        try {
+          const copy = await ctx.dek.copy(
+            source,
+            unwrapCandidates(ctx.keyProtectors.store, sourceNamespace, ctx.smk),
+            sourceCheck,
+            key.namespace,
+            secretName,
+            target,
+            owner,
+            adoptWith,
+          );
+          return { envelope: copy };
+        } catch (error) {
+          const sourceSecret = { namespace: sourceNamespace, name: source.secret.metadata?.name ?? "" };
+          return {
+            refused:
+              isOwnerBindingError(error) && sameOwner(error.expected, check.owner)
+                ? refuse(error, ownSecret, true)
+                : refuse(error, sourceSecret, false),
+          };
+        }
+      };
       if (db.spec.restore) {
         const plan = planRestore(db, ctx.databases.store, ctx.envelopes.store, ctx.keyProtectors.store, now);
         if (!plan.ok) {
@@ -237,26 +269,12 @@ export class DatabaseReconciler implements Reconciler {
           set(ConditionType.Ready, "False", plan.reason, plan.message);
           return finish();
         }
-        try {
-          envelope = await ctx.dek.copy(
-            plan.source,
-            unwrapCandidates(ctx.keyProtectors.store, plan.sourceNamespace, ctx.smk),
-            { owner: plan.sourceOwner, recordedDekID: plan.sourceRecordedDekID },
-            key.namespace,
-            secretName,
-            target,
-            owner,
-            adoptWith,
-          );
-        } catch (error) {
-          const sourceSecret = {
-            namespace: plan.sourceNamespace,
-            name: plan.source.secret.metadata?.name ?? "",
-          };
-          return isOwnerBindingError(error) && sameOwner(error.expected, check.owner)
-            ? refuse(error, ownSecret, true)
-            : refuse(error, sourceSecret, false);
-        }
+        const copied = await copyFrom(plan.source, plan.sourceNamespace, {
+          owner: plan.sourceOwner,
+          recordedDekID: plan.sourceRecordedDekID,
+        });
+        if ("refused" in copied) return copied.refused;
+        envelope = copied.envelope;
         delete next.missingThumbprints;
         set(
           ConditionType.Restored,
@@ -285,26 +303,12 @@ export class DatabaseReconciler implements Reconciler {
           );
           return finish();
         }
-        try {
-          envelope = await ctx.dek.copy(
-            primaryEnvelope,
-            unwrapCandidates(ctx.keyProtectors.store, nsOf(primary), ctx.smk),
-            { owner: ownerOf("EncryptedDatabase", primary), recordedDekID: primary.status?.dekID },
-            key.namespace,
-            secretName,
-            target,
-            owner,
-            adoptWith,
-          );
-        } catch (error) {
-          const primarySecret = {
-            namespace: nsOf(primary),
-            name: primaryEnvelope.secret.metadata?.name ?? "",
-          };
-          return isOwnerBindingError(error) && sameOwner(error.expected, check.owner)
-            ? refuse(error, ownSecret, true)
-            : refuse(error, primarySecret, false);
-        }
+        const copied = await copyFrom(primaryEnvelope, nsOf(primary), {
+          owner: ownerOf("EncryptedDatabase", primary),
+          recordedDekID: primary.status?.dekID,
+        });
+        if ("refused" in copied) return copied.refused;
+        envelope = copied.envelope;
         void ctx.events.normal(
           db,
           "ReplicaDEKCopied",
