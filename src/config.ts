@@ -1,5 +1,11 @@
 import { parseArgs } from "node:util";
 import { parseDuration } from "./api/duration.js";
+import {
+  AZURE_SETTING_FLAGS,
+  AZURE_SETTINGS_USAGE,
+  type AzureSettings,
+  parseAzureSettings,
+} from "./kms/azure-settings.js";
 import type { LogLevel } from "./observability/logger.js";
 
 /** Everything the operator process can be told, from flags or the environment (flags win). */
@@ -24,6 +30,9 @@ export interface OperatorConfig {
   leaseName: string;
   /** this replica's identity in the Lease (pod name) */
   identity: string;
+  /** R16: how long a retained wrap is kept once nothing depends on it */
+  retainedWrapRetentionMs?: number;
+  azure?: AzureSettings;
 }
 
 const env = (name: string) => process.env[name];
@@ -44,6 +53,10 @@ export const USAGE = `tde-operator [flags]
   --[no-]leader-election     campaign for a Lease before reconciling (TDE_LEADER_ELECTION; on)
   --lease-name NAME          the Lease (TDE_LEASE_NAME; tde-operator-leader)
   --identity ID              this replica in the Lease (POD_NAME; hostname-pid)
+  --retained-wrap-retention D  how long a retained wrap is kept once nothing depends on it (TDE_RETAINED_WRAP_RETENTION; 2h)
+
+ Azure Key Vault:
+${AZURE_SETTINGS_USAGE}
   --help                     this text
 `;
 
@@ -70,6 +83,8 @@ export function parseConfig(argv: string[] = process.argv.slice(2)): OperatorCon
       "no-leader-election": { type: "boolean" },
       "lease-name": { type: "string" },
       identity: { type: "string" },
+      "retained-wrap-retention": { type: "string" },
+      ...AZURE_SETTING_FLAGS,
     },
     strict: true,
   });
@@ -108,5 +123,9 @@ export function parseConfig(argv: string[] = process.argv.slice(2)): OperatorCon
       : (values["leader-election"] ?? env("TDE_LEADER_ELECTION") !== "false"),
     leaseName: pick(values["lease-name"], "TDE_LEASE_NAME") ?? "tde-operator-leader",
     identity: pick(values.identity, "POD_NAME") ?? `${process.env.HOSTNAME ?? "tde-operator"}-${process.pid}`,
+    retainedWrapRetentionMs: parseDuration(
+      pick(values["retained-wrap-retention"], "TDE_RETAINED_WRAP_RETENTION") ?? "2h",
+    ),
+    azure: parseAzureSettings(values, process.env),
   };
 }

@@ -19,6 +19,7 @@ import {
 import { BY_PRIMARY, primaryIndexValues } from "./controllers/rotation-blocker.js";
 import { ServerReconciler } from "./controllers/server-reconciler.js";
 import { AzureKeyVaultProvider } from "./kms/azure-key-vault.js";
+import { azureProviderOptions } from "./kms/azure-settings.js";
 import { withLatency } from "./kms/latency.js";
 import { withLimits } from "./kms/limits.js";
 import { LocalKeyProvider, SERVICE_MANAGED_KEY_NAME } from "./kms/local.js";
@@ -115,6 +116,7 @@ export class Operator {
         local: withLimits(withLatency(this.local, config.localKmsLatencyMs ?? 0), kmsLimits),
         azure: withLimits(
           new AzureKeyVaultProvider({
+            ...azureProviderOptions(config.azure),
             readSecret: async (namespace, name, key) => {
               const secret = await this.client.get<KubeObject & { data?: Record<string, string> }>(
                 SecretKind,
@@ -164,6 +166,9 @@ export class Operator {
       now,
       log,
       metrics,
+      ...(config.retainedWrapRetentionMs === undefined
+        ? {}
+        : { retainedWrapRetentionMs: config.retainedWrapRetentionMs }),
     };
     const observer =
       (name: string) =>

@@ -3,6 +3,12 @@
  * out, or a UsageError whose message says what to write instead.
  */
 import { parseArgs } from "node:util";
+import {
+  AZURE_SETTING_FLAGS,
+  AZURE_SETTINGS_USAGE,
+  type AzureSettings,
+  parseAzureSettings,
+} from "../kms/azure-settings.js";
 import { KEY_FILE_FORMATS, type KeyFileFormat, MARIADB_MAX_KEY_ID } from "./key-file.js";
 
 /** How the agent authenticates to Azure Key Vault; mirrors KeyProtector.spec.identity types. */
@@ -28,6 +34,8 @@ export interface UnwrapCommand {
   allowDisk: boolean;
   /** upper bound for the whole unwrap, in milliseconds */
   timeoutMs: number;
+  /** how to reach a vault beyond the public cloud's defaults (a private CA, an emulator, a sovereign cloud) */
+  azureSettings: AzureSettings;
 }
 
 export type AgentCommand = UnwrapCommand | { command: "help" } | { command: "version" };
@@ -57,6 +65,9 @@ Usage:
   --timeout DURATION  give up after this long, e.g. 30s or 2m (default 60s)
   -h, --help          show this text
   --version           show the version
+
+Azure Key Vault:
+${AZURE_SETTINGS_USAGE}
 
 Environment: TDE_AGENT_KUBECONFIG, AZURE_CLIENT_ID and AZURE_TENANT_ID stand in for the flags of
 the same meaning; flags win.
@@ -137,6 +148,12 @@ export function parseAgentArgs(
       `--identity must be one of ${AGENT_IDENTITY_TYPES.join(", ")}, got "${identityType}"`,
     );
   }
+  let azureSettings: AzureSettings;
+  try {
+    azureSettings = parseAzureSettings(v, env);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   const clientID = nonEmpty(v["client-id"]) ?? nonEmpty(env.AZURE_CLIENT_ID);
   const tenantID = nonEmpty(v["tenant-id"]) ?? nonEmpty(env.AZURE_TENANT_ID);
 
@@ -154,6 +171,7 @@ export function parseAgentArgs(
     },
     allowDisk: v["allow-disk"] ?? false,
     timeoutMs: v.timeout === undefined ? 60_000 : parseTimeout(v.timeout),
+    azureSettings,
   };
 }
 
@@ -174,6 +192,7 @@ function parseUnwrapFlags(args: string[]) {
       "allow-disk": { type: "boolean" },
       timeout: { type: "string" },
       help: { type: "boolean", short: "h" },
+      ...AZURE_SETTING_FLAGS,
     },
   });
 }

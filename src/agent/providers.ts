@@ -7,6 +7,7 @@
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import type { Wrap } from "../crypto/index.js";
 import { AzureKeyVaultProvider } from "../kms/azure-key-vault.js";
+import { type AzureSettings, azureProviderOptions } from "../kms/azure-settings.js";
 import { LocalKeyProvider, parseLocalKeyID } from "../kms/local.js";
 import { type KekProvider, KeyAccessError, type KeyReference } from "../kms/provider.js";
 import type { UnwrapCommand } from "./args.js";
@@ -51,6 +52,7 @@ export function agentKubeConfig(kubeconfig: string | undefined): KubeConfig {
 
 export interface AgentProviderOptions {
   identity: UnwrapCommand["identity"];
+  azureSettings?: AzureSettings;
   kubeconfig: string | undefined;
   /** replace the providers (tests) */
   local?: KekProvider;
@@ -68,7 +70,8 @@ export function providerUnwrapper(options: AgentProviderOptions): WrapUnwrapper 
       local ??= new LocalKeyProvider(agentKubeConfig(options.kubeconfig).makeApiClient(CoreV1Api));
       provider = local;
     } else {
-      azure ??= new AzureKeyVaultProvider();
+      // a CA file that cannot be used fails the unwrap with what to fix (exit 1, never a key file)
+      azure ??= new AzureKeyVaultProvider(azureProviderOptions(options.azureSettings));
       provider = azure;
     }
     return provider.unwrap(ref, wrapped);

@@ -22,5 +22,7 @@ export interface ControllerContext {
   smk: ServiceManagedKey;
   now: () => Date;
   log: Logger;
+  /** R16: how long a retained wrap is kept after nothing depends on it (default 2h) */
+  retainedWrapRetentionMs?: number;
   metrics?: Metrics;
 }

@@ -38,9 +38,11 @@ import { type CurrentKey, reconcileKeyList } from "./key-history.js";
 import { envelopeRefusal, ownerOf } from "./owner-binding.js";
 import { chooseProtector, type ProtectorChoice } from "./protector-choice.js";
 import { linkedSecondaries, linkSecondary, secondariesMissingKey } from "./replication.js";
+import { soonest } from "./requeue.js";
 import { EncryptedDatabaseKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
 import { planRestore } from "./restore.js";
-import { rotationBlocker } from "./rotation-blocker.js";
+import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
+import { rotationBlocker, secondariesOf } from "./rotation-blocker.js";
 import { writeStatus } from "./status-write.js";
 
 type Database = Kube<EncryptedDatabase>;
@@ -495,6 +497,13 @@ export class DatabaseReconciler implements Reconciler {
       };
       next.keyList = reconcileKeyList((prev.keyList ?? []) as KeyListEntry[], [protectorKey, ...extra], now);
     }
+    // R16, R17: retained wraps go once no secondary or pending step needs them and their window passed
+    const pruning = await pruneRetainedWraps(ctx, db, envelope, (next.keyList ?? []) as KeyListEntry[], [
+      ...secondariesOf(db, ctx.databases.store).map((s) => s.status?.effectiveProtector?.thumbprint),
+      next.rotation?.fromThumbprint,
+      next.rotation?.toThumbprint,
+    ]);
+    envelope = pruning.envelope;
 
     // Key access: the effective protector's, and the server's state (R10-R12, R23).
     const serverInaccessible = (server as Kube<EncryptedServer>).status?.state === "Inaccessible";
@@ -566,7 +575,7 @@ export class DatabaseReconciler implements Reconciler {
         Reason.Available,
         "the database DEK is wrapped by its effective protector and the key is accessible",
       );
-    return finish(access.requeueAfterMs);
+    return finish(soonest(access.requeueAfterMs, pruning.requeueAfterMs));
   }
 
   /** A KeyProtector this database may use (its own, its extra keys, its server's) that holds the key with this thumbprint. */
@@ -678,4 +687,5 @@ export class DatabaseReconciler implements Reconciler {
 }
 
 const nsOf = (d: Database) => d.metadata.namespace ?? "";
+
 const nsName = (d: Database) => `${nsOf(d)}/${d.metadata.name}`;

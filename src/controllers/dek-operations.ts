@@ -4,6 +4,7 @@ import {
   computeKcv,
   createEnvelope,
   decodeEnvelopeSecret,
+  dropWrap,
   type Envelope,
   type EnvelopeOwner,
   encodeEnvelope,
@@ -24,7 +25,13 @@ import {
   zeroize,
 } from "../crypto/index.js";
 import { parseLocalKeyID } from "../kms/local.js";
-import { KeyAccessError, type KeyReference, type KmsRegistry, refForKeyID } from "../kms/provider.js";
+import {
+  isKeyAccessError,
+  KeyAccessError,
+  type KeyReference,
+  type KmsRegistry,
+  refForKeyID,
+} from "../kms/provider.js";
 import { isAlreadyExists, isNotFound, type KubeClient, type KubeObject } from "../runtime/index.js";
 import { ENVELOPE_LABEL, OWNER_KIND_LABEL, OWNER_NAME_LABEL, SecretKind } from "./resources.js";
 
@@ -195,8 +202,9 @@ export class DekOperations {
   }
 
   /**
-   * Unwraps the DEK on `check.owner`'s behalf: the protector's wrap first, then retained wraps,
-   * each with the reference of the KeyProtector whose key it is. R31: an envelope that is plainly
+   * Unwraps the DEK on `check.owner`'s behalf: the protector's wrap first, then retained wraps
+   * only while the keys tried are gone (KeyNotFound, R16: revocation holds), each with the
+   * reference of the KeyProtector whose key it is. R31: an envelope that is plainly
    * not the owner's (bound to another, or unbound and unrecorded) is refused before any KMS call;
    * after the unwrap and the KCV check, the binding tag must match the owner. Returns the
    * verified DEK; the caller zeroes it.
@@ -227,6 +235,9 @@ export class DekOperations {
         return { dek: verifyUnwrapped(envelope, bytes, wrap.thumbprint), wrap };
       } catch (error) {
         firstError ??= error;
+        // R16: only a key that is gone lets the next wrap be tried. A disabled, expired or
+        // forbidden protector is how a customer revokes access; an older wrap must not undo it.
+        if (!mayFallBack(error)) break;
       }
     }
     if (firstError) throw firstError;
@@ -323,6 +334,13 @@ export class DekOperations {
     return { secret, envelope };
   }
 
+  /** R16: drops retained wraps in one update, with no KMS call; a protector is never dropped here. */
+  async dropRetained(current: EnvelopeSecret, wraps: readonly Wrap[]): Promise<EnvelopeSecret> {
+    let next = current.envelope;
+    for (const w of wraps) if (w.role === "retained") next = dropWrap(next, w.thumbprint);
+    return next === current.envelope ? current : this.write(current, next);
+  }
+
   async delete(namespace: string, name: string): Promise<void> {
     try {
       await this.client.delete(SecretKind, namespace, name);
@@ -330,6 +348,11 @@ export class DekOperations {
       if (!isNotFound(error)) throw error;
     }
   }
+}
+
+/** Whether a failed unwrap lets a reader try the envelope's next wrap: only when the key is gone. */
+export function mayFallBack(error: unknown): boolean {
+  return isKeyAccessError(error) && error.reason === "KeyNotFound";
 }
 
 function rank(wrap: Wrap): number {

@@ -31,7 +31,7 @@ export interface KeyProtectorReconcilerDeps {
 }
 
 /**
- * R5, R6, R8, R10: resolves the key a KeyProtector names (the newest enabled version when no
+ * R5, R6, R8, R10: resolves the key a KeyProtector names (the vault's current version when no
  * version is pinned), checks its requirements, proves access by a real round trip, and records
  * what it found. Probes happen when the spec changed or the probe interval has passed (shared by
  * every KeyProtector naming the same key); status is written only when what it says changed, so
@@ -103,7 +103,11 @@ export function statusFrom(kp: KeyProtector, outcome: ProbeOutcome, now: Date): 
   const at = now.toISOString();
   const d = outcome.description;
   const next: KeyProtectorStatus = { ...prev, observedGeneration: gen };
-  if (d) {
+  if (d && !d.publicKeyKnown && prev.thumbprint && d.keyID !== prev.keyID) {
+    // R6: a new current version the vault will not show (disabled): its key is unknown, so the
+    // status keeps the key its dependants use and says it is not enabled; access is lost (R10).
+    next.enabled = false;
+  } else if (d) {
     Object.assign(next, {
       keyID: d.keyID,
       keyVersion: d.version,

@@ -27,7 +27,9 @@ import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
 import { cachedEnvelope } from "./envelope-cache.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { envelopeRefusal, ownerOf } from "./owner-binding.js";
+import { soonest } from "./requeue.js";
 import { EncryptedServerKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
+import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
 import { writeStatus } from "./status-write.js";
 
 type Server = Kube<EncryptedServer>;
@@ -180,6 +182,10 @@ export class ServerReconciler implements Reconciler {
       };
     }
 
+    // R16: retained wraps go once their retention window has passed (a server has no secondaries)
+    const pruning = await pruneRetainedWraps(ctx, server, envelope, [], []);
+    envelope = pruning.envelope;
+
     // The watchdog's decision (R10, R11, R23). A copy (spec.source) starts Inaccessible: it is
     // held there on its first decision and leaves only through a revalidation, like any
     // Inaccessible server (Automatic: at once if the key answers; Manual: on a new token).
@@ -276,10 +282,10 @@ export class ServerReconciler implements Reconciler {
         Reason.Available,
         "the server DEK is wrapped by its protector and the key is accessible",
       );
-    return finish(
+    const requeue =
       decision.requeueAfterMs ??
-        (state === "Inaccessible" && decision.action !== "none" ? 30_000 : undefined),
-    );
+      (state === "Inaccessible" && decision.action !== "none" ? 30_000 : undefined);
+    return finish(soonest(requeue, pruning.requeueAfterMs));
   }
 
   private async enforce(

@@ -29,6 +29,8 @@ export interface Wrap {
   /** RFC 3339 time the wrap was added. */
   readonly addedAt: string;
   readonly role: WrapRole;
+  /** RFC 3339 time a wrap stopped being the protector (R16's retention window starts there). */
+  readonly retainedAt?: string;
 }
 
 /** Who an envelope was made for (R31): a kind, its namespace and its name (not its uid, R25). */
@@ -160,22 +162,28 @@ export function addWrap(envelope: Envelope, wrap: NewWrap): Envelope {
   const algorithm = wrap.algorithm ?? WRAP_ALGORITHM;
   if (algorithm !== WRAP_ALGORITHM) throw new EnvelopeError(`the only wrap algorithm is ${WRAP_ALGORITHM}`);
   const role = wrap.role ?? "retained";
+  const addedAt = toIso(wrap.addedAt);
   const entry: Wrap = {
     keyID: wrap.keyID,
     thumbprint: wrap.thumbprint,
     algorithm,
     wrapped: toBase64(wrap.wrapped),
-    addedAt: toIso(wrap.addedAt),
+    addedAt,
     role,
   };
   const others = envelope.wraps
     .filter((w) => w.thumbprint !== wrap.thumbprint)
-    .map((w) => (role === "protector" && w.role === "protector" ? { ...w, role: "retained" as const } : w));
+    .map((w) => (role === "protector" && w.role === "protector" ? demoted(w, addedAt) : w));
   return freezeEnvelope(envelope.dekID, envelope.kcv, [...others, entry], envelope.ownerBinding);
 }
 
+/** The wrap as `retained` from `at`: a wrap that stops being the protector starts its retention window. */
+function demoted(w: Wrap, at: string): Wrap {
+  return { ...w, role: "retained", retainedAt: at };
+}
+
 /** Makes the wrap with this thumbprint the protector; the previous protector becomes `retained`. */
-export function setProtector(envelope: Envelope, thumbprint: string): Envelope {
+export function setProtector(envelope: Envelope, thumbprint: string, at: Date = new Date()): Envelope {
   if (!findWrapByThumbprint(envelope, thumbprint)) {
     throw new EnvelopeError(
       `the envelope of DEK ${envelope.dekID} has no wrap under the key ${thumbprint}: add the wrap first`,
@@ -185,8 +193,10 @@ export function setProtector(envelope: Envelope, thumbprint: string): Envelope {
     envelope.dekID,
     envelope.kcv,
     envelope.wraps.map((w) => {
-      const role: WrapRole = w.thumbprint === thumbprint ? "protector" : "retained";
-      return w.role === role ? w : { ...w, role };
+      if (w.thumbprint !== thumbprint) return w.role === "protector" ? demoted(w, at.toISOString()) : w;
+      if (w.role === "protector") return w;
+      const { retainedAt: _released, ...promoted } = w;
+      return { ...promoted, role: "protector" as const };
     }),
     envelope.ownerBinding,
   );
@@ -256,6 +266,7 @@ export function encodeEnvelope(envelope: Envelope): Record<string, string> {
       wrapped: w.wrapped,
       addedAt: w.addedAt,
       role: w.role,
+      ...(w.retainedAt ? { retainedAt: w.retainedAt } : {}),
     })),
     ...(envelope.ownerBinding
       ? {
@@ -333,7 +344,18 @@ export function envelopeFromDocument(document: unknown): Envelope {
     if (Number.isNaN(Date.parse(addedAt))) fail(`${where}addedAt is not a time`);
     const role = field(raw, "role", where, isString);
     if (role !== "protector" && role !== "retained") fail(`${where}role must be "protector" or "retained"`);
-    return { keyID, thumbprint, algorithm: WRAP_ALGORITHM, wrapped, addedAt, role };
+    const retainedAt = raw.retainedAt;
+    if (retainedAt !== undefined && (typeof retainedAt !== "string" || Number.isNaN(Date.parse(retainedAt))))
+      fail(`${where}retainedAt is not a time`);
+    return {
+      keyID,
+      thumbprint,
+      algorithm: WRAP_ALGORITHM,
+      wrapped,
+      addedAt,
+      role,
+      ...(role === "retained" && retainedAt ? { retainedAt } : {}),
+    };
   });
   if (wraps.filter((w) => w.role === "protector").length > 1) fail("more than one wrap is the protector");
   const seen = new Set<string>();

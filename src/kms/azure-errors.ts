@@ -2,7 +2,8 @@
  * Pure classification of Azure Key Vault / Entra ID failures into KeyAccessReasons (R10).
  *
  * Azure and Lowkey Vault differ (see docs/key-management.md): Azure answers 403 to a crypto
- * operation on a disabled key, Lowkey Vault answers 500. Both are "ambiguous": the provider
+ * operation on a disabled key, Lowkey Vault answers 500 (and 404 "not allowed on a disabled
+ * entity" to `get`). 403 and 500 are "ambiguous": the provider
  * confirms by describing the key before choosing between KeyDisabled/KeyExpired/KeyNotYetActive
  * and PermissionDenied/VaultUnreachable.
  */
@@ -20,6 +21,8 @@ export interface AzureErrorFacts {
   retryAfterMs?: number;
   /** a transport failure: no response at all */
   network: boolean;
+  /** the vault's certificate did not verify against the trusted CAs */
+  tlsTrust?: boolean;
 }
 
 export interface AzureClassification {
@@ -27,6 +30,8 @@ export interface AzureClassification {
   /** true when describing the key could give a more precise reason (disabled, expired, not yet active). */
   confirmByDescribe: boolean;
   retryAfterMs?: number;
+  /** what to change in the operator's own configuration, when that is the cause */
+  advice?: string;
 }
 
 const AUTH_ERROR_NAMES = new Set([
@@ -47,6 +52,19 @@ const NETWORK_CODES = new Set([
   "EPIPE",
   "UND_ERR_CONNECT_TIMEOUT",
 ]);
+
+const TLS_TRUST_CODES = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_UNTRUSTED",
+]);
+const TLS_ADVICE =
+  "the vault's TLS certificate is not trusted by the operator: give it the issuing CA with --azure-ca-file (env TDE_AZURE_CA_FILE, chart azure.caBundle)";
+const CHALLENGE_ADVICE =
+  "the vault's authentication challenge names a resource outside the vault's domain (an emulator or a vault behind custom DNS): start the operator with --azure-disable-challenge-resource-verification (env TDE_AZURE_DISABLE_CHALLENGE_RESOURCE_VERIFICATION=true, chart azure.disableChallengeResourceVerification)";
 
 type HeaderBag = { get?: (name: string) => string | undefined } | Record<string, string> | undefined;
 function header(headers: HeaderBag, name: string): string | undefined {
@@ -69,7 +87,7 @@ export function azureErrorFacts(error: unknown, now: number = Date.now()): Azure
     response?: { status?: number; headers?: HeaderBag; bodyAsText?: string };
     cause?: unknown;
   };
-  const facts: AzureErrorFacts = { network: false };
+  const facts: AzureErrorFacts = { network: false, tlsTrust: false };
   if (typeof e.name === "string") facts.name = e.name;
   if (typeof e.message === "string") facts.message = e.message;
   const status = typeof e.statusCode === "number" ? e.statusCode : e.response?.status;
@@ -92,7 +110,16 @@ export function azureErrorFacts(error: unknown, now: number = Date.now()): Azure
     if (ms !== undefined) facts.retryAfterMs = ms;
   }
   for (let cur: unknown = error, depth = 0; cur && depth < 5; depth++) {
-    const c = cur as { code?: unknown; name?: string; cause?: unknown };
+    const c = cur as { code?: unknown; name?: string; cause?: unknown; message?: unknown };
+    if (
+      (typeof c.code === "string" && TLS_TRUST_CODES.has(c.code)) ||
+      (typeof c.message === "string" &&
+        /self[- ]signed certificate|unable to verify the first certificate/i.test(c.message))
+    ) {
+      facts.tlsTrust = true;
+      facts.network = true;
+      break;
+    }
     if (
       (typeof c.code === "string" && NETWORK_CODES.has(c.code)) ||
       c.name === "AbortError" ||
@@ -118,6 +145,9 @@ function hint(facts: AzureErrorFacts): KeyAccessReason | undefined {
 /** The KeyAccessReason for an error, or undefined when it is not a key-access failure (a bug, bad input). */
 export function classifyAzureError(facts: AzureErrorFacts): AzureClassification | undefined {
   const retry = facts.retryAfterMs === undefined ? {} : { retryAfterMs: facts.retryAfterMs };
+  if (facts.tlsTrust) return { reason: "VaultUnreachable", confirmByDescribe: false, advice: TLS_ADVICE };
+  if (/challenge resource .* does not match the requested domain/i.test(facts.message ?? ""))
+    return { reason: "AuthenticationFailed", confirmByDescribe: false, advice: CHALLENGE_ADVICE };
   if (facts.name && AUTH_ERROR_NAMES.has(facts.name))
     return { reason: "AuthenticationFailed", confirmByDescribe: false };
   const status = facts.statusCode;
@@ -125,8 +155,15 @@ export function classifyAzureError(facts: AzureErrorFacts): AzureClassification 
   if (status === 429 || facts.code === "Throttled" || facts.code === "TooManyRequests") {
     return { reason: "Throttled", confirmByDescribe: false, ...retry };
   }
-  if (status === 404 || facts.code === "KeyNotFound")
-    return { reason: "KeyNotFound", confirmByDescribe: false };
+  if (status === 404 || facts.code === "KeyNotFound") {
+    // Lowkey Vault answers 404 "Operation get is not allowed on a disabled entity" where Azure
+    // answers 403: a disabled key is KeyDisabled, never KeyNotFound (which would let a reader
+    // fall back to an older wrap and so defeat a revocation).
+    return {
+      reason: hint(facts) === "KeyDisabled" ? "KeyDisabled" : "KeyNotFound",
+      confirmByDescribe: false,
+    };
+  }
   if (status === 409) {
     const deleted = /delet/i.test(`${facts.code ?? ""} ${facts.innerCode ?? ""} ${facts.message ?? ""}`);
     return { reason: deleted ? "KeyNotFound" : "VaultUnreachable", confirmByDescribe: false, ...retry };

@@ -3,11 +3,12 @@
  * @azure/identity authenticates. Clients and credentials are cached per (vault, identity).
  * Works against Lowkey Vault with `disableChallengeResourceVerification`.
  */
-import { readFile } from "node:fs/promises";
+import { rootCertificates } from "node:tls";
 // Types only: the SDKs themselves (about 25 MiB resident) are loaded on the first Azure key.
 import type { TokenCredential } from "@azure/identity";
 import type { KeyClient, KeyClientOptions, KeyProperties, KeyVaultKey } from "@azure/keyvault-keys";
 import { publicKeyDer, rsaKeySize, thumbprintOfDer } from "../crypto/thumbprint.js";
+import { type AzureCredentialOptions, makeAzureCredential, type ReadSecret } from "./azure-credentials.js";
 import { azureErrorFacts, classifyAzureError } from "./azure-errors.js";
 import {
   describeRef,
@@ -19,13 +20,22 @@ import {
   type WrapResult,
 } from "./provider.js";
 
-export type ReadSecret = (namespace: string, name: string, key: string) => Promise<string>;
+export type { ReadSecret };
 
 export interface AzureKeyVaultProviderOptions {
   /** Reads a client secret (ClientSecret identities). Required for them. */
   readSecret?: ReadSecret;
-  /** For Lowkey Vault and other non-Azure hosts: accept a challenge whose resource is not the vault's domain. */
+  /**
+   * For emulators and vaults behind custom DNS (not under the cloud's vault domain): accept an
+   * authentication challenge whose resource is not the vault's domain.
+   */
   disableChallengeResourceVerification?: boolean;
+  /** PEM CA certificates trusted besides the public roots (a private CA, an emulator's). */
+  caCertificates?: string;
+  /** Entra ID's host for a sovereign cloud. */
+  authorityHost?: string;
+  /** The federated assertion's audience for cross-tenant keys (sovereign clouds). */
+  tokenExchangeAudience?: string;
   /** Retries of one call by the SDK pipeline (429 honours Retry-After). Default 2. */
   maxRetries?: number;
   retryDelayMs?: number;
@@ -47,8 +57,6 @@ export interface AzureKeyVaultProviderOptions {
 }
 
 const ALGORITHM = "RSA-OAEP-256" as const;
-/** The audience Entra ID expects of a federated assertion. */
-const TOKEN_EXCHANGE_SCOPE = "api://AzureADTokenExchange/.default";
 
 /** Maps a KeyVaultKey (with its JWK) to the port's description. Pure. */
 export function describeVaultKey(key: KeyVaultKey): KeyDescription {
@@ -107,6 +115,18 @@ export function newestFirst<T extends { createdOn?: Date | undefined; version?: 
   );
 }
 
+/**
+ * The current version when the vault said it is disabled: among the newest versions (creation
+ * times tie within a second), the disabled one; several disabled ties are alike for access, so
+ * the greatest version id, for a stable answer. Undefined when no newest version is disabled.
+ */
+export function disabledCurrentVersion(versions: readonly KeyProperties[]): KeyProperties | undefined {
+  const newest = Math.max(...versions.map((v) => v.createdOn?.getTime() ?? 0));
+  return newestFirst(
+    versions.filter((v) => (v.createdOn?.getTime() ?? 0) === newest && v.enabled === false),
+  )[0];
+}
+
 /** The cache key of an identity: what makes two credentials different. Pure. */
 export function identityCacheKey(identity: IdentitySpec | undefined, namespace: string): string {
   const id = identity ?? { type: "Default" as const };
@@ -132,15 +152,17 @@ export class AzureKeyVaultProvider implements KekProvider {
     this.options = options;
   }
 
+  /** TLS settings of every client: the public roots plus the configured CAs (never verification off). */
+  private tlsOptions(): { tlsOptions?: { ca: string[] } } {
+    const extra = this.options.caCertificates;
+    return extra ? { tlsOptions: { ca: [...rootCertificates, extra] } } : {};
+  }
+
   async describe(ref: KeyReference): Promise<KeyDescription> {
     const target = this.target(ref);
     return this.call(ref, target, async (client, signal) => {
       if (target.version) return this.describeVersion(client, target, signal);
-      const versions = await this.versionProperties(client, target.name, signal);
-      if (versions.length === 0)
-        throw new KeyAccessError("KeyNotFound", `${describeRef(ref)} has no versions`);
-      const chosen = versions.find((v) => v.enabled) ?? versions[0]!;
-      return this.describeVersion(client, { ...target, version: chosen.version ?? "" }, signal, chosen);
+      return this.describeCurrent(client, target, signal);
     });
   }
 
@@ -212,7 +234,7 @@ export class AzureKeyVaultProvider implements KekProvider {
     };
   }
 
-  /** The target with a version: the one named, or the newest enabled one. */
+  /** The target with a version: the one named, or the vault's current one. */
   private async pinned(ref: KeyReference): Promise<Target> {
     const target = this.target(ref);
     if (target.version) return target;
@@ -228,6 +250,23 @@ export class AzureKeyVaultProvider implements KekProvider {
     const all: KeyProperties[] = [];
     for await (const p of client.listPropertiesOfKeyVersions(name, { abortSignal: signal })) all.push(p);
     return newestFirst(all);
+  }
+
+  /**
+   * R6: the vault's current version is what it answers for the key without a version. Creation
+   * times have one-second resolution, so no ordering of the versions can stand in for that
+   * answer. The vault will not show a disabled current version (Azure 403, Lowkey Vault 404,
+   * both saying "disabled"): then the current version is the newest one, and disabled.
+   */
+  private async describeCurrent(client: KeyClient, target: Target, signal: AbortSignal) {
+    try {
+      return describeVaultKey(await client.getKey(target.name, { abortSignal: signal }));
+    } catch (error) {
+      if (classifyAzureError(azureErrorFacts(error))?.reason !== "KeyDisabled") throw error;
+      const current = disabledCurrentVersion(await this.versionProperties(client, target.name, signal));
+      if (!current) throw error;
+      return describeVaultKeyProperties(current);
+    }
   }
 
   private async describeVersion(
@@ -327,7 +366,7 @@ export class AzureKeyVaultProvider implements KekProvider {
         : "";
     return new KeyAccessError(
       classified.reason,
-      `${describeRef(ref)}: ${reasonText(classified.reason)}${status}`,
+      `${describeRef(ref)}: ${classified.advice ?? reasonText(classified.reason)}${status}`,
       {
         ...(classified.retryAfterMs === undefined ? {} : { retryAfterMs: classified.retryAfterMs }),
         cause: error,
@@ -343,6 +382,7 @@ export class AzureKeyVaultProvider implements KekProvider {
     const onThrottled = this.options.onThrottled;
     const { KeyClient } = await import("@azure/keyvault-keys");
     const client = new KeyClient(vaultURL, credential, {
+      ...this.tlsOptions(),
       ...this.options.clientOptions,
       disableChallengeResourceVerification: this.options.disableChallengeResourceVerification ?? false,
       retryOptions: {
@@ -376,6 +416,20 @@ export class AzureKeyVaultProvider implements KekProvider {
     return client;
   }
 
+  private credentialOptions(): AzureCredentialOptions {
+    const o = this.options;
+    return {
+      ...(o.readSecret ? { readSecret: o.readSecret } : {}),
+      ...(o.federatedTokenFile ? { federatedTokenFile: o.federatedTokenFile } : {}),
+      ...(o.authorityHost ? { authorityHost: o.authorityHost } : {}),
+      ...(o.tokenExchangeAudience ? { tokenExchangeAudience: o.tokenExchangeAudience } : {}),
+      clientOptions: {
+        ...this.tlsOptions(),
+        ...(o.clientOptions?.proxyOptions ? { proxyOptions: o.clientOptions.proxyOptions } : {}),
+      },
+    };
+  }
+
   private credential(ref: KeyReference, identityKey: string): Promise<TokenCredential> {
     let credential = this.credentials.get(identityKey);
     if (!credential) {
@@ -383,84 +437,12 @@ export class AzureKeyVaultProvider implements KekProvider {
       credential = Promise.resolve(
         this.options.credentialFactory
           ? this.options.credentialFactory(identity, ref.namespace)
-          : this.makeCredential(identity, ref.namespace),
+          : makeAzureCredential(identity, ref.namespace, this.credentialOptions()),
       );
       credential.catch(() => this.credentials.delete(identityKey));
       this.credentials.set(identityKey, credential);
     }
     return credential;
-  }
-
-  private async makeCredential(identity: IdentitySpec, namespace: string): Promise<TokenCredential> {
-    const home = await this.homeCredential(identity, namespace);
-    if (!identity.federatedClientID) return home;
-    // A key in another tenant: a multi-tenant app there trusts our workload identity.
-    if (!identity.tenantID) {
-      throw new KeyAccessError(
-        "AuthenticationFailed",
-        "a cross-tenant key needs identity.tenantID with identity.federatedClientID",
-      );
-    }
-    const tokenFile = this.options.federatedTokenFile ?? process.env.AZURE_FEDERATED_TOKEN_FILE;
-    const assertion =
-      identity.type === "WorkloadIdentity" && tokenFile
-        ? async () => (await readFile(tokenFile, "utf8")).trim()
-        : async () => {
-            const token = await home.getToken(TOKEN_EXCHANGE_SCOPE);
-            if (!token) throw new Error("the home identity returned no token for the federated assertion");
-            return token.token;
-          };
-    const { ClientAssertionCredential } = await import("@azure/identity");
-    return new ClientAssertionCredential(identity.tenantID, identity.federatedClientID, assertion);
-  }
-
-  private async homeCredential(identity: IdentitySpec, namespace: string): Promise<TokenCredential> {
-    const {
-      ClientSecretCredential,
-      DefaultAzureCredential,
-      ManagedIdentityCredential,
-      WorkloadIdentityCredential,
-    } = await import("@azure/identity");
-    switch (identity.type) {
-      case "WorkloadIdentity":
-        return new WorkloadIdentityCredential({
-          ...(identity.clientID ? { clientId: identity.clientID } : {}),
-          ...(identity.tenantID && !identity.federatedClientID ? { tenantId: identity.tenantID } : {}),
-        });
-      case "ManagedIdentity":
-        return identity.clientID
-          ? new ManagedIdentityCredential({ clientId: identity.clientID })
-          : new ManagedIdentityCredential();
-      case "ClientSecret": {
-        const ref = identity.clientSecretRef;
-        if (!ref || !identity.clientID || !identity.tenantID) {
-          throw new KeyAccessError(
-            "AuthenticationFailed",
-            "a ClientSecret identity needs clientID, tenantID and clientSecretRef",
-          );
-        }
-        if (!this.options.readSecret) {
-          throw new KeyAccessError(
-            "AuthenticationFailed",
-            "this operator was started without a way to read client secrets",
-          );
-        }
-        let secret: string;
-        try {
-          secret = await this.options.readSecret(namespace, ref.name, ref.key);
-        } catch {
-          throw new KeyAccessError(
-            "AuthenticationFailed",
-            `the client secret ${namespace}/${ref.name} (key ${ref.key}) could not be read; check that it exists and the operator may read it`,
-          );
-        }
-        return new ClientSecretCredential(identity.tenantID, identity.clientID, secret);
-      }
-      default:
-        return new DefaultAzureCredential(
-          identity.clientID ? { managedIdentityClientId: identity.clientID } : {},
-        );
-    }
   }
 }
 

@@ -337,8 +337,9 @@ export class LocalKeyProvider implements KekProvider {
       }
       return { key, version, namespace, name };
     }
-    const newestEnabled = [...key.versions].reverse().find((v) => v.stored.enabled) ?? key.versions.at(-1)!;
-    return { key, version: newestEnabled.stored.version, namespace, name };
+    // R6: the current version is the newest, enabled or not. A disabled current version is a
+    // loss of access (KeyDisabled), never a reason to fall back to an older version.
+    return { key, version: key.versions.at(-1)!.stored.version, namespace, name };
   }
 
   private assertUsable(loaded: LoadedVersion, ref: KeyReference): void {

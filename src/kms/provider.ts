@@ -73,7 +73,7 @@ export interface KeyReference {
   vaultURL?: string;
   /** AzureKeyVault: the key's name. Local: the Secret's name. */
   keyName: string;
-  /** A fixed version; empty follows the newest enabled version (R6). */
+  /** A fixed version; empty follows the vault's current version (R6). */
   keyVersion?: string;
   /** A full key id with version (from an envelope wrap); it pins the version and wins over keyVersion. */
   keyID?: string;
@@ -112,11 +112,15 @@ export interface WrapResult {
 
 export interface KekProvider {
   readonly name: ProviderName;
-  /** The referenced version, or with no version the newest ENABLED one (newest overall, enabled=false, if none is). */
+  /**
+   * The referenced version, or with no version the vault's CURRENT version (what the vault answers
+   * for the key without a version), enabled or not (R6): a disabled current version is described
+   * with enabled=false, never replaced by an older enabled one.
+   */
   describe(ref: KeyReference): Promise<KeyDescription>;
   /** Every version of the key, newest first. */
   listVersions(ref: KeyReference): Promise<KeyDescription[]>;
-  /** Wraps a DEK (RSA-OAEP-256) with the referenced version (or the newest enabled one). */
+  /** Wraps a DEK (RSA-OAEP-256) with the referenced version (or the current one: KeyDisabled when it is disabled). */
   wrap(ref: KeyReference, dek: Buffer): Promise<WrapResult>;
   /** Unwraps with the exact version: pass the ref with keyID set (use `refForKeyID`). */
   unwrap(ref: KeyReference, wrapped: Buffer): Promise<Buffer>;

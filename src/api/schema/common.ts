@@ -159,8 +159,19 @@ export type IdentityType = (typeof IDENTITY_TYPES)[number];
  * How the operator authenticates to a key vault: at most one identity, with the fields its
  * type needs. `path` is where it sits in the resource, for messages.
  */
-export function Identity(path: string, description: string) {
+export function Identity(path: string, description: string, options: { userAssignedOnly?: boolean } = {}) {
   const rules: CelRule[] = [
+    // a KeyProtector may use the system-assigned identity; a database names one user-assigned identity
+    ...(options.userAssignedOnly
+      ? [
+          {
+            rule: "self.type != 'ManagedIdentity' || has(self.clientID)",
+            message: `${path}.clientID is required when ${path}.type is ManagedIdentity: set the client id of the user-assigned managed identity`,
+            fieldPath: ".clientID",
+            reason: "FieldValueRequired" as const,
+          },
+        ]
+      : []),
     {
       rule: "self.type != 'ClientSecret' || has(self.clientID)",
       message: `${path}.clientID is required when ${path}.type is ClientSecret: set the application (client) id`,
@@ -186,12 +197,6 @@ export function Identity(path: string, description: string) {
       reason: "FieldValueForbidden",
     },
     {
-      rule: "self.type != 'ManagedIdentity' || has(self.clientID)",
-      message: `${path}.clientID is required when ${path}.type is ManagedIdentity: set the client id of the user-assigned managed identity`,
-      fieldPath: ".clientID",
-      reason: "FieldValueRequired",
-    },
-    {
       rule: "!has(self.federatedClientID) || has(self.tenantID)",
       message: `${path}.federatedClientID needs ${path}.tenantID: set the tenant that holds the key vault`,
       fieldPath: ".tenantID",
@@ -205,7 +210,8 @@ export function Identity(path: string, description: string) {
           description:
             "How to authenticate. Default: the environment's default credential chain. WorkloadIdentity: the " +
             "federated token of the operator's service account (clientID optional, else taken from the " +
-            "environment). ManagedIdentity: the user-assigned managed identity with clientID. ClientSecret: an " +
+            "environment). ManagedIdentity: the user-assigned managed identity with clientID, or without clientID the " +
+            "system-assigned one of the node or pod. ClientSecret: an " +
             "application with clientID, tenantID and a secret in clientSecretRef.",
           default: "Default",
         }),

@@ -162,6 +162,7 @@ export const EncryptedDatabaseSpecSchema = Type.Object(
       Identity(
         "spec.identity",
         "At most one identity used instead of each KeyProtector's own to reach this database's keys; it must be proven on every one of them. Absent: each KeyProtector's identity.",
+        { userAssignedOnly: true },
       ),
     ),
     autoRotation: Opt(

@@ -21,7 +21,7 @@ export type Provider = (typeof PROVIDERS)[number];
 const KeyVersion = (description: string) =>
   CheckedString(
     "^[0-9a-zA-Z-]+$",
-    "must be a key version: letters, digits and '-', or leave it empty to follow the newest enabled version",
+    "must be a key version: letters, digits and '-', or leave it empty to follow the vault's current version",
     { description, minLength: 1, maxLength: 64 },
   );
 
@@ -51,7 +51,7 @@ export const AzureKeyVaultKeySchema = Type.Object(
     ),
     keyVersion: Opt(
       KeyVersion(
-        "A fixed key version. Empty (the default) follows the newest enabled version: a new version seen in the vault is a rotation (R6).",
+        "A fixed key version. Empty (the default) follows the vault's current version (what it answers for the key without a version): a new current version is a rotation, and a disabled current version is a loss of access, never a move back to an older version (R6).",
       ),
     ),
   },
@@ -68,7 +68,7 @@ export const LocalKeySchema = Type.Object(
     ),
     keyVersion: Opt(
       KeyVersion(
-        "A fixed key version. Empty (the default) follows the newest enabled version: a new version is a rotation (R6).",
+        "A fixed key version. Empty (the default) follows the current (newest) version: a new version is a rotation, and a disabled current version is a loss of access (R6).",
       ),
     ),
   },

@@ -25,6 +25,12 @@ const everything = [
   "azureWorkloadIdentity.enabled=true",
   "azureWorkloadIdentity.clientID=11111111-2222-3333-4444-555555555555",
   "azureWorkloadIdentity.tenantID=66666666-7777-8888-9999-000000000000",
+  "azure.disableChallengeResourceVerification=true",
+  "azure.caBundle.configMapName=corp-ca",
+  "azure.authorityHost=https://login.microsoftonline.us",
+  "azure.tokenExchangeAudience=api://AzureADTokenExchangeUSGov",
+  "azure.httpsProxy=http://proxy.corp:3128",
+  "azure.noProxy=.svc\\,.cluster.local",
 ];
 
 async function render(release: string, namespace: string, set: string[] = []): Promise<Manifest[]> {
@@ -224,6 +230,47 @@ describe("R30 the Helm chart", () => {
     expect(deployment.spec.template.metadata.labels["azure.workload.identity/use"]).toBe("true");
     const plain = find(await render("tde", "tde-system"), "Deployment") as typeof deployment;
     expect(plain.spec.template.metadata.labels["azure.workload.identity/use"]).toBeUndefined();
+  });
+
+  it("R19 the Azure settings reach the operator: flags, a mounted CA bundle, the proxy, and nothing by default", async () => {
+    type Container = {
+      args: string[];
+      env: { name: string; value?: string }[];
+      volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+    };
+    type Deployment = Manifest & {
+      spec: { template: { spec: { containers: Container[]; volumes: Record<string, unknown>[] } } };
+    };
+    const deployment = find(await render("tde", "tde-system", everything), "Deployment") as Deployment;
+    const pod = deployment.spec.template.spec;
+    const operator = pod.containers[0]!;
+    expect(operator.args).toEqual(
+      expect.arrayContaining([
+        "--retained-wrap-retention=2h",
+        "--azure-disable-challenge-resource-verification",
+        "--azure-ca-file=/etc/tde/ca/ca.crt",
+        "--azure-authority-host=https://login.microsoftonline.us",
+        "--azure-token-exchange-audience=api://AzureADTokenExchangeUSGov",
+      ]),
+    );
+    const env = Object.fromEntries(operator.env.map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      NODE_EXTRA_CA_CERTS: "/etc/tde/ca/ca.crt",
+      HTTPS_PROXY: "http://proxy.corp:3128",
+      NO_PROXY: ".svc,.cluster.local",
+    });
+    expect(operator.volumeMounts).toContainEqual({
+      name: "azure-ca",
+      mountPath: "/etc/tde/ca",
+      readOnly: true,
+    });
+    expect(pod.volumes).toContainEqual({
+      name: "azure-ca",
+      configMap: { name: "corp-ca", items: [{ key: "ca.crt", path: "ca.crt" }] },
+    });
+    const plain = (find(await render("tde", "tde-system"), "Deployment") as Deployment).spec.template.spec;
+    expect(plain.containers[0]!.args.filter((a) => a.startsWith("--azure"))).toEqual([]);
+    expect(plain.volumes.map((v) => v.name)).toEqual(["tmp"]);
   });
 
   it("R28 alerts on key access lost, inaccessible resources, blocked rotations and keys expiring in 30 days", async () => {

@@ -145,14 +145,22 @@ export function kekProviderContract(
       expect((await proveAccess(h.provider, ref)).ok).toBe(true);
     });
 
-    test("R6 with the newest version disabled, an unpinned reference follows the newest enabled one", async () => {
+    test("R6 with the current version disabled, an unpinned reference reports KeyDisabled and never moves back to an older version", async () => {
       const ref = await h.createKey(unique("newest"));
       const first = await h.provider.describe(ref);
       await h.rotateKey(ref);
+      const current = await h.provider.describe(ref);
       await h.setEnabled(ref, false);
       const d = await h.provider.describe(ref);
-      expect(d.version).toBe(first.version);
-      expect((await h.provider.wrap(ref, generateDek())).keyID).toBe(first.keyID);
+      expect(d.version).toBe(current.version);
+      expect(d.version).not.toBe(first.version);
+      expect(d.enabled).toBe(false);
+      expect(await reasonOf(h.provider.wrap(ref, generateDek()))).toBe("KeyDisabled");
+      expect(await proveAccess(h.provider, ref)).toMatchObject({ ok: false, reason: "KeyDisabled" });
+      // the older version is still enabled, and pinned it still works: only the unpinned reference is refused
+      expect((await h.provider.wrap({ ...ref, keyVersion: first.version }, generateDek())).keyID).toBe(
+        first.keyID,
+      );
     });
 
     test("R10 a deleted key gives KeyNotFound; a recovered key works again with the same thumbprint", async () => {

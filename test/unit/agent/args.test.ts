@@ -21,7 +21,36 @@ describe("R26 tde-agent arguments", () => {
       identity: { type: "Default" },
       allowDisk: false,
       timeoutMs: 60_000,
+      azureSettings: { disableChallengeResourceVerification: false },
     });
+  });
+
+  it("R19 takes the Azure settings from flags or the environment, and refuses a bad one by name", () => {
+    const c = unwrap(
+      [
+        ...base,
+        "--format",
+        "raw",
+        "--azure-ca-file",
+        "/etc/tde/ca/ca.crt",
+        "--azure-authority-host",
+        "https://login.microsoftonline.us",
+      ],
+      { TDE_AZURE_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: "true" },
+    );
+    expect(c.azureSettings).toEqual({
+      disableChallengeResourceVerification: true,
+      caFile: "/etc/tde/ca/ca.crt",
+      authorityHost: "https://login.microsoftonline.us",
+    });
+    expect(() =>
+      parseAgentArgs([...base, "--format", "raw", "--azure-authority-host", "login.microsoftonline.us"]),
+    ).toThrow(/--azure-authority-host .* must be an https URL/);
+    expect(() =>
+      parseAgentArgs([...base, "--format", "raw"], {
+        TDE_AZURE_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: "yes",
+      }),
+    ).toThrow(/must be true or false/);
   });
 
   it("accepts every format, --format=value, repeated --key-id and the optional flags", () => {

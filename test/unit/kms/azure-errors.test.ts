@@ -35,6 +35,29 @@ describe("R10 Azure error classification", () => {
       true,
     ],
     ["Lowkey Vault 500 on a disabled key", { statusCode: 500 }, "VaultUnreachable", true],
+    [
+      "Lowkey Vault 404 'Operation get is not allowed on a disabled entity' (R6: revocation holds)",
+      { statusCode: 404, code: "NotFound", message: "Operation get is not allowed on a disabled entity." },
+      "KeyDisabled",
+    ],
+    [
+      "404 on a deleted key",
+      { statusCode: 404, message: "A key with (name/id) k was not found" },
+      "KeyNotFound",
+    ],
+    [
+      "an untrusted TLS certificate (a private CA, an emulator)",
+      { network: true, tlsTrust: true },
+      "VaultUnreachable",
+    ],
+    [
+      "a challenge resource outside the vault's domain",
+      {
+        message:
+          "The challenge resource '127.0.0.1' does not match the requested domain. Set disableChallengeResourceVerification to true in your client options to disable.",
+      },
+      "AuthenticationFailed",
+    ],
     ["503", { statusCode: 503 }, "VaultUnreachable"],
     ["a network failure", { network: true, code: "ECONNREFUSED" }, "VaultUnreachable"],
     [
@@ -80,6 +103,19 @@ describe("R10 Azure error classification", () => {
       details: { error: { code: "Forbidden", innererror: { code: "KeyDisabled" } } },
     });
     expect(facts).toMatchObject({ statusCode: 403, code: "Forbidden", innerCode: "KeyDisabled" });
+  });
+
+  it("R19 a configuration cause says which operator flag fixes it", () => {
+    const tls = classifyAzureError(
+      azureErrorFacts(new Error("request failed", { cause: { code: "SELF_SIGNED_CERT_IN_CHAIN" } })),
+    );
+    expect(tls).toMatchObject({ reason: "VaultUnreachable" });
+    expect(tls?.advice).toContain("--azure-ca-file");
+    const challenge = classifyAzureError(
+      f({ message: "The challenge resource 'x' does not match the requested domain." }),
+    );
+    expect(challenge?.advice).toContain("--azure-disable-challenge-resource-verification");
+    expect(classifyAzureError(f({ statusCode: 403 }))?.advice).toBeUndefined();
   });
 
   it("finds a network failure in the cause chain, and a timeout abort", () => {

@@ -24,6 +24,11 @@ describe("operator flags", () => {
       "leader-election",
       "lease-name",
       "identity",
+      "retained-wrap-retention",
+      "azure-ca-file",
+      "azure-disable-challenge-resource-verification",
+      "azure-authority-host",
+      "azure-token-exchange-audience",
     ]) {
       expect(flags).toContain(flag);
     }
@@ -40,5 +45,23 @@ describe("operator flags", () => {
 
   it("an unknown flag is refused by name", () => {
     expect(() => parseConfig(["--wrokers", "4"])).toThrow(/wrokers/);
+  });
+
+  it("R16 R19 the retention window and the Azure settings, with their defaults", () => {
+    const defaults = parseConfig([]);
+    expect(defaults.retainedWrapRetentionMs).toBe(2 * 3_600_000);
+    expect(defaults.azure).toEqual({ disableChallengeResourceVerification: false });
+    const c = parseConfig([
+      "--retained-wrap-retention",
+      "30m",
+      "--azure-disable-challenge-resource-verification",
+      "--azure-token-exchange-audience",
+      "api://AzureADTokenExchangeUSGov",
+    ]);
+    expect(c.retainedWrapRetentionMs).toBe(30 * 60_000);
+    expect(c.azure).toEqual({
+      disableChallengeResourceVerification: true,
+      tokenExchangeAudience: "api://AzureADTokenExchangeUSGov",
+    });
   });
 });
