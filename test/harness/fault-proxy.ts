@@ -73,6 +73,12 @@ export interface UpstreamOptions {
   key?: string | Buffer;
   /** an Authorization header the proxy adds upstream (when the client sends none) */
   authorization?: string;
+  /**
+   * Send the client's Host header upstream (default: the upstream's own). Lowkey Vault (with
+   * relaxed ports) then names the proxy in the key ids it answers, so that calls made with
+   * those ids go through the proxy too.
+   */
+  preserveHost?: boolean;
 }
 
 export interface FaultProxyOptions {
@@ -370,7 +376,7 @@ export class FaultProxy {
     for (const [name, value] of Object.entries(req.headers)) {
       if (!HOP_BY_HOP.has(name.toLowerCase()) && value !== undefined) headers[name] = value;
     }
-    headers.host = up.host;
+    headers.host = this.options.upstream.preserveHost ? (req.headers.host ?? up.host) : up.host;
     if (this.options.upstream.authorization && !headers.authorization)
       headers.authorization = this.options.upstream.authorization;
     const basePath = up.pathname.replace(/\/+$/, "");

@@ -116,6 +116,10 @@ export interface OperatorProcessOptions {
    * runs it as the harness's admin instead.
    */
   kubeconfigPath?: string;
+  /** more flags (e.g. the Azure provider's) */
+  extraArgs?: string[];
+  /** more environment (e.g. NODE_EXTRA_CA_CERTS, IDENTITY_ENDPOINT) */
+  env?: NodeJS.ProcessEnv;
 }
 
 export class OperatorProcess {
@@ -153,12 +157,17 @@ export class OperatorProcess {
       String(options.latencyMs ?? 0),
       "--log-level",
       options.logLevel ?? "debug",
+      ...(options.extraArgs ?? []),
     ];
     // the run-wide leak scan (global teardown) reads every operator's log
     registerLogFile(options.logFile);
     const fd = openSync(options.logFile, "a");
     // its own process group: the tsx wrapper and the node process it runs die together
-    const child = spawn("node_modules/.bin/tsx", args, { stdio: ["ignore", fd, fd], detached: true });
+    const child = spawn("node_modules/.bin/tsx", args, {
+      stdio: ["ignore", fd, fd],
+      detached: true,
+      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+    });
     closeSync(fd);
     const op = new OperatorProcess(child, port, options.logFile);
     if (waitReady) {
