@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { rootCertificates } from "node:tls";
 import type { KeyReference } from "../../src/kms/provider.js";
-import { LowkeyVault } from "../../test/harness/lowkey-vault.js";
+import { LowkeyVault, locateLowkeyVaultJar } from "../../test/harness/lowkey-vault.js";
 import { pool, round } from "./util.js";
 
 export type LowkeyResult =
@@ -16,8 +17,8 @@ export type LowkeyResult =
     };
 
 /**
- * The Lowkey Vault run: only when LOWKEY_VAULT_JAR names the jar (it is not on the Maven
- * registry this project can reach). It measures the Azure Key Vault provider's wrap and unwrap
+ * The Lowkey Vault run: only when the harness finds a jar (LOWKEY_VAULT_JAR or its cache folder:
+ * it is on no registry this project can reach). It measures the Azure Key Vault provider's wrap and unwrap
  * against Lowkey Vault at the operator's KMS concurrency: the KMS part of every floor with a real
  * vault's HTTP and TLS in place of the artificial latency.
  */
@@ -26,17 +27,11 @@ export async function lowkeyRun(
   concurrency: number,
   log: (l: string) => void,
 ): Promise<LowkeyResult> {
-  const jar = process.env.LOWKEY_VAULT_JAR;
-  if (!jar) {
-    return {
-      skipped: true,
-      reason:
-        "LOWKEY_VAULT_JAR is not set: Lowkey Vault (com.github.nagyesta.lowkey-vault:lowkey-vault-app) is not on the Maven registry reachable here; set LOWKEY_VAULT_JAR=/path/to/lowkey-vault-app.jar to run it",
-    };
-  }
+  const jar = locateLowkeyVaultJar(log);
+  if (!jar.available) return { skipped: true, reason: jar.reason };
   const vault = new LowkeyVault();
   const info = await vault.start(jar);
-  log(`Lowkey Vault at ${info.baseURL}`);
+  log(`Lowkey Vault ${jar.version} at ${info.baseURL} (Java ${jar.javaVersion})`);
   try {
     const { ManagedIdentityCredential } = await import("@azure/identity");
     const { KeyClient } = await import("@azure/keyvault-keys");
@@ -44,12 +39,18 @@ export async function lowkeyRun(
     process.env.IDENTITY_ENDPOINT = info.identityEndpoint;
     process.env.IDENTITY_HEADER = "header";
     const credential = new ManagedIdentityCredential();
-    const admin = new KeyClient(info.baseURL, credential, { disableChallengeResourceVerification: true });
-    await admin.createRsaKey("bench", { keySize: 2048 });
+    // trusted through the harness's own CA (never with verification off)
+    const clientOptions = {
+      disableChallengeResourceVerification: true,
+      tlsOptions: { ca: [...rootCertificates, info.caPem] },
+    };
+    const admin = new KeyClient(info.baseURL, credential, clientOptions);
+    await admin.createRsaKey("bench", { keySize: 2048, keyOps: ["wrapKey", "unwrapKey"] });
     const provider = new AzureKeyVaultProvider({
       disableChallengeResourceVerification: true,
       credentialFactory: () => credential,
       maxRetries: 1,
+      clientOptions,
     });
     const ref: KeyReference = {
       provider: "AzureKeyVault",

@@ -131,7 +131,8 @@ export type AccessProof =
 
 /**
  * R5: proves `get`, `wrapKey` and `unwrapKey` by doing them: describe the key, wrap a random
- * 32-byte probe and unwrap it again, comparing the result. The probe is zeroed afterwards.
+ * 32-byte probe (or a copy of `probeBytes`) and unwrap it again, comparing the result. The probe
+ * is zeroed afterwards.
  */
 export async function proveAccess(
   provider: KekProvider,
@@ -139,9 +140,11 @@ export async function proveAccess(
   now: () => Date = () => new Date(),
   /** the description a caller has just read: `get` is proven by it, and not asked again */
   described?: KeyDescription,
+  /** the 32 bytes to wrap (copied; default random): tests replaying recorded vault exchanges fix it */
+  probeBytes?: Buffer,
 ): Promise<AccessProof> {
   const permissions: Permission[] = [];
-  const probe = randomBytes(32);
+  const probe = probeBytes ? Buffer.from(probeBytes) : randomBytes(32);
   let step: Permission = "get";
   let unwrapped: Buffer | undefined;
   try {

@@ -59,6 +59,8 @@ export interface FaultSettings {
   slowMs?: number;
   /** only requests for which this is true may be faulted (default: all) */
   applies?: (method: string, path: string) => boolean;
+  /** at most this many faults from these settings on (e.g. 1: one 429, then everything passes) */
+  limit?: number;
 }
 
 export interface UpstreamOptions {
@@ -71,10 +73,22 @@ export interface UpstreamOptions {
   key?: string | Buffer;
   /** an Authorization header the proxy adds upstream (when the client sends none) */
   authorization?: string;
+  /**
+   * Send the client's Host header upstream (default: the upstream's own). Lowkey Vault (with
+   * relaxed ports) then names the proxy in the key ids it answers, so that calls made with
+   * those ids go through the proxy too.
+   */
+  preserveHost?: boolean;
 }
 
 export interface FaultProxyOptions {
   upstream: UpstreamOptions;
+  /**
+   * Listen with TLS (a certificate and key, PEM) instead of plain HTTP: for clients that insist
+   * on https, as the Azure SDK does before it sends a bearer token. The client must trust the
+   * certificate's CA (never turn verification off).
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** seed of the fault draws; default random (read it back from `seed`) */
   seed?: number;
 }
@@ -130,9 +144,11 @@ export class FaultProxy {
   readonly counts: FaultCounts = emptyCounts();
   readonly seed: number;
   private settings: FaultSettings = { rate: 0 };
+  /** faults drawn since the settings were last set (for `limit`) */
+  private drawn = 0;
   private lossMode: LossMode | undefined;
   private readonly random: () => number;
-  private readonly server: http.Server;
+  private readonly server: http.Server | https.Server;
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly upstreamURL: URL;
@@ -154,8 +170,11 @@ export class FaultProxy {
           ...(options.upstream.key ? { key: options.upstream.key } : {}),
         })
       : new http.Agent({ keepAlive: true });
-    this.server = http.createServer((req, res) => this.handle(req, res));
-    this.server.on("connection", (socket) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
+    this.server = options.tls
+      ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler)
+      : http.createServer(handler);
+    this.server.on("connection", (socket: Socket) => {
       this.sockets.add(socket);
       socket.on("close", () => this.sockets.delete(socket));
     });
@@ -168,9 +187,9 @@ export class FaultProxy {
     return proxy;
   }
 
-  /** http://127.0.0.1:<port>: what clients use instead of the upstream's URL. */
+  /** http(s)://127.0.0.1:<port>: what clients use instead of the upstream's URL. */
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.options.tls ? "https" : "http"}://127.0.0.1:${this.port}`;
   }
 
   /** Injects faults from now on (rate 0: pass everything through). Ends a total loss. */
@@ -181,7 +200,18 @@ export class FaultProxy {
     if (settings.mix && !weights.some((w) => (w ?? 0) > 0))
       throw new Error("a fault mix needs a kind with weight > 0");
     this.settings = { ...settings };
+    this.drawn = 0;
     await this.endLoss();
+  }
+
+  /** Answers 429 with `Retry-After: seconds` to every request, or to the next `limit` ones only. */
+  throttle(seconds: number, limit?: number): Promise<void> {
+    return this.setFaults({
+      rate: 1,
+      mix: { throttle: 1 },
+      retryAfterSeconds: seconds,
+      ...(limit === undefined ? {} : { limit }),
+    });
   }
 
   /** Total loss: every request is reset, held (`"hold"`), or connections are refused (`"refuse"`). */
@@ -251,7 +281,9 @@ export class FaultProxy {
     const s = this.settings;
     if (s.rate <= 0) return undefined;
     if (s.applies && !s.applies(method, path)) return undefined;
+    if (s.limit !== undefined && this.drawn >= s.limit) return undefined;
     if (this.random() >= s.rate) return undefined;
+    this.drawn++;
     const mix = s.mix ?? Object.fromEntries(FAULT_KINDS.map((k) => [k, 1]));
     const entries = FAULT_KINDS.map((k) => [k, Math.max(0, mix[k] ?? 0)] as const).filter(([, w]) => w > 0);
     const total = entries.reduce((sum, [, w]) => sum + w, 0);
@@ -344,7 +376,7 @@ export class FaultProxy {
     for (const [name, value] of Object.entries(req.headers)) {
       if (!HOP_BY_HOP.has(name.toLowerCase()) && value !== undefined) headers[name] = value;
     }
-    headers.host = up.host;
+    headers.host = this.options.upstream.preserveHost ? (req.headers.host ?? up.host) : up.host;
     if (this.options.upstream.authorization && !headers.authorization)
       headers.authorization = this.options.upstream.authorization;
     const basePath = up.pathname.replace(/\/+$/, "");

@@ -6,7 +6,7 @@ import type { TestProject } from "vitest/node";
 import { ControlPlane } from "./control-plane.js";
 import { installCrds } from "./crds.js";
 import { createLeakCanaryDir, LEAK_CANARY_ENV, scanRun } from "./leak-scan.js";
-import { LowkeyVault, locateLowkeyVaultJar } from "./lowkey-vault.js";
+import { LowkeyVault, type LowkeyVaultInfo, locateLowkeyVaultJar } from "./lowkey-vault.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -15,8 +15,16 @@ declare module "vitest" {
     kubectlPath: string;
     /** the run directory of the run-wide leak scan (test/harness/leak-scan.ts) */
     leakCanaryDir: string;
+    /** Lowkey Vault, started once per run when the harness has a jar (test/harness/lowkey-vault.ts) */
     lowkeyVault:
-      | { available: true; baseURL: string; identityEndpoint: string }
+      | (Omit<LowkeyVaultInfo, "logFile"> & {
+          available: true;
+          /** which jar and Java run it */
+          jar: string;
+          version: string;
+          java: string;
+          javaVersion: string;
+        })
       | { available: false; reason: string };
   }
 }
@@ -42,15 +50,27 @@ export default async function setup(project: TestProject) {
   let vault: LowkeyVault | undefined;
   if (jar.available) {
     vault = new LowkeyVault();
-    const v = await vault.start(jar.jar);
-    log(`Lowkey Vault ready at ${v.baseURL}`);
+    const v = await vault.start(jar);
+    log(
+      `Lowkey Vault ${jar.version} ready at ${v.baseURL} and ${v.secondBaseURL} (CA ${v.caFile}; log ${v.logFile})`,
+    );
     project.provide("lowkeyVault", {
       available: true,
       baseURL: v.baseURL,
+      secondBaseURL: v.secondBaseURL,
+      port: v.port,
       identityEndpoint: v.identityEndpoint,
+      caFile: v.caFile,
+      caPem: v.caPem,
+      jar: jar.jar,
+      version: jar.version,
+      java: jar.java,
+      javaVersion: jar.javaVersion,
     });
   } else {
-    log(`Lowkey Vault unavailable; its tests are skipped and reported as skipped: ${jar.reason}`);
+    log(
+      `Lowkey Vault unavailable: the Azure contract and smoke tests replay test/fixtures/azure, the live journeys are skipped: ${jar.reason}`,
+    );
     project.provide("lowkeyVault", { available: false, reason: jar.reason });
   }
 

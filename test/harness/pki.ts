@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -24,24 +25,7 @@ function openssl(args: string[], cwd: string): void {
  */
 export function generatePki(dir: string): ControlPlanePki {
   const p = (name: string) => join(dir, name);
-  openssl(["genrsa", "-out", "ca.key", "2048"], dir);
-  openssl(
-    [
-      "req",
-      "-x509",
-      "-new",
-      "-key",
-      "ca.key",
-      "-sha256",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=tde-test-ca",
-      "-out",
-      "ca.crt",
-    ],
-    dir,
-  );
+  createCa(dir, "tde-test-ca");
 
   writeFileSync(
     p("serving.ext"),
@@ -65,6 +49,28 @@ export function generatePki(dir: string): ControlPlanePki {
     serviceAccountKey: p("sa.key"),
     serviceAccountPub: p("sa.pub"),
   };
+}
+
+/** A self-signed CA (ca.key, ca.crt in `dir`), valid two days. */
+function createCa(dir: string, cn: string): void {
+  openssl(["genrsa", "-out", "ca.key", "2048"], dir);
+  openssl(
+    [
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      "ca.key",
+      "-sha256",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${cn}`,
+      "-out",
+      "ca.crt",
+    ],
+    dir,
+  );
 }
 
 function issue(dir: string, name: string, subject: string, extFile: string): void {
@@ -115,5 +121,61 @@ export function issueClientCert(pki: ControlPlanePki, dir: string, user: string,
   return {
     cert: readFileSync(join(dir, `${name}.crt`), "utf8"),
     key: readFileSync(join(dir, `${name}.key`), "utf8"),
+  };
+}
+
+/** A throw-away CA and a serving certificate of its, also as a PKCS12 keystore (for a Java server). */
+export interface ServerTls {
+  /** the CA's certificate (PEM file): what clients trust (NODE_EXTRA_CA_CERTS, tlsOptions.ca) */
+  caCert: string;
+  caPem: string;
+  cert: string;
+  key: string;
+  /** the serving certificate, its key and chain as a PKCS12 keystore */
+  pkcs12: string;
+  pkcs12Password: string;
+}
+
+/**
+ * Generates a CA and a serving certificate for `hosts` (IP addresses and DNS names: the SANs),
+ * with the PKCS12 keystore a Spring Boot server reads (`server.ssl.key-store`). The CA's key stays
+ * in `dir`: nothing else can issue certificates clients of this CA accept.
+ */
+export function generateServerTls(dir: string, hosts: readonly string[], cn = "tde-test-server"): ServerTls {
+  const p = (name: string) => join(dir, name);
+  createCa(dir, `${cn}-ca`);
+  const sans = hosts.map((h) => (/^[\d.]+$|:/.test(h) ? `IP:${h}` : `DNS:${h}`)).join(",");
+  writeFileSync(
+    p("serving.ext"),
+    `subjectAltName=${sans}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n`,
+  );
+  issue(dir, "serving", `/CN=${cn}`, "serving.ext");
+  const pkcs12Password = randomBytes(12).toString("hex");
+  openssl(
+    [
+      "pkcs12",
+      "-export",
+      "-in",
+      "serving.crt",
+      "-inkey",
+      "serving.key",
+      "-certfile",
+      "ca.crt",
+      "-name",
+      "server",
+      "-passout",
+      `pass:${pkcs12Password}`,
+      "-out",
+      "serving.p12",
+    ],
+    dir,
+  );
+  return {
+    caCert: p("ca.crt"),
+    caPem: readFileSync(p("ca.crt"), "utf8"),
+    cert: p("serving.crt"),
+    key: p("serving.key"),
+    pkcs12: p("serving.p12"),
+    pkcs12Password,
   };
 }

@@ -1,91 +1,197 @@
+/**
+ * The KMS contract against the Azure Key Vault provider through the real SDK: live against
+ * Lowkey Vault (when the harness has a jar) or a real Azure Key Vault (TDE_TEST_AZURE_VAULT_URL),
+ * else replayed from test/fixtures/azure/kms-contract/ (recorded against Lowkey Vault with
+ * `npm run test:azure:record`). Never skipped.
+ */
 import { createPrivateKey } from "node:crypto";
-import { inject } from "vitest";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { rootCertificates } from "node:tls";
+import type { TokenCredential } from "@azure/identity";
+import type { KeyClient, KeyClientOptions } from "@azure/keyvault-keys";
+import { beforeEach } from "vitest";
 import { AzureKeyVaultProvider } from "../../../src/kms/azure-key-vault.js";
 import type { KeyReference } from "../../../src/kms/provider.js";
+import { azureTestVault } from "../../harness/azure-test-vault.js";
+import { FaultProxy } from "../../harness/fault-proxy.js";
 import { createTestNamespace, testKubeConfig } from "../../harness/kube.js";
+import { generateServerTls } from "../../harness/pki.js";
+import { freePort } from "../../harness/ports.js";
 import { kekProviderContract } from "./contract.js";
 
-const vault = inject("lowkeyVault");
-const title = `KMS contract: Azure Key Vault provider on Lowkey Vault through the real SDK${
-  vault.available ? "" : ` (skipped: ${vault.reason})`
-}`;
+/** Lowkey Vault allows a key only the operations it was made with (Azure: all of its type's). */
+const KEY_OPS = ["encrypt", "decrypt", "wrapKey", "unwrapKey"];
 
-kekProviderContract(title, vault.available, async () => {
-  if (!vault.available) throw new Error("unreachable");
-  const { ManagedIdentityCredential } = await import("@azure/identity");
-  const { KeyClient } = await import("@azure/keyvault-keys");
-  process.env.IDENTITY_ENDPOINT = vault.identityEndpoint;
-  process.env.IDENTITY_HEADER = "header";
-  const namespace = await createTestNamespace(testKubeConfig(), "kms-azure");
-  const credential = new ManagedIdentityCredential();
-  const admin = new KeyClient(vault.baseURL, credential, { disableChallengeResourceVerification: true });
-  const provider = new AzureKeyVaultProvider({
-    disableChallengeResourceVerification: true,
+const vault = azureTestVault("kms-contract");
+const playback = vault.kind === "playback";
+
+let credential: TokenCredential;
+let admin: KeyClient;
+let provider: AzureKeyVaultProvider;
+/** the current version of each key, remembered when made (a disabled version cannot be read back) */
+const current = new Map<string, string>();
+
+function makeProvider(
+  options: { clientOptions?: KeyClientOptions; onThrottled?: () => void; disableChallenge?: boolean } = {},
+) {
+  return new AzureKeyVaultProvider({
+    disableChallengeResourceVerification:
+      options.disableChallenge ?? vault.disableChallengeResourceVerification,
     credentialFactory: () => credential,
     maxRetries: 1,
+    clientOptions: options.clientOptions ?? vault.clientOptions,
+    ...(options.onThrottled ? { onThrottled: options.onThrottled } : {}),
   });
-  const ref = (name: string): KeyReference => ({
-    provider: "AzureKeyVault",
-    namespace,
-    vaultURL: vault.baseURL,
-    keyName: name,
-    identity: { type: "ManagedIdentity" },
-  });
-  const newestVersion = async (name: string) => (await admin.getKey(name)).properties.version ?? "";
-  return {
-    provider,
-    namespace,
-    // Lowkey Vault reports its own recovery level and days; R5's check is covered by the Local run.
-    recoverable90: false,
-    async createKey(name, options = {}) {
-      await admin.createRsaKey(name, {
-        keySize: options.size ?? 2048,
-        ...(options.notBefore ? { notBefore: options.notBefore } : {}),
-        ...(options.expiresOn ? { expiresOn: options.expiresOn } : {}),
-      });
-      return ref(name);
-    },
-    rotateKey: async (r) => {
-      await admin.createRsaKey(r.keyName, { keySize: 2048 });
-    },
-    setEnabled: async (r, enabled) => {
-      await admin.updateKeyProperties(r.keyName, await newestVersion(r.keyName), { enabled });
-    },
-    deleteKey: async (r) => {
-      await (await admin.beginDeleteKey(r.keyName)).pollUntilDone();
-    },
-    recoverKey: async (r) => {
-      await (await admin.beginRecoverDeletedKey(r.keyName)).pollUntilDone();
-    },
-    async importKey(name, pem) {
-      const jwk = createPrivateKey(pem).export({ format: "jwk" });
-      const b = (v: unknown) => Buffer.from(String(v), "base64url");
-      await admin.importKey(name, {
-        kty: "RSA",
-        n: b(jwk.n),
-        e: b(jwk.e),
-        d: b(jwk.d),
-        p: b(jwk.p),
-        q: b(jwk.q),
-        dp: b(jwk.dp),
-        dq: b(jwk.dq),
-        qi: b(jwk.qi),
-      });
-      return ref(name);
-    },
-    async revoked(r) {
-      // An identity whose token endpoint no longer answers: authentication fails.
-      const revokedProvider = new AzureKeyVaultProvider({
-        disableChallengeResourceVerification: true,
-        maxRetries: 0,
-        credentialFactory: async () => {
-          const { ClientSecretCredential } = await import("@azure/identity");
-          return new ClientSecretCredential("00000000-0000-0000-0000-000000000000", "revoked", "wrong", {
-            authorityHost: "https://127.0.0.1:1",
-          });
-        },
-      });
-      return { provider: revokedProvider, ref: { ...r, identity: { type: "ClientSecret" } } };
-    },
-  };
+}
+
+// a client per test: each recording holds its own challenge exchange and replays alone
+beforeEach(async () => {
+  const { KeyClient } = await import("@azure/keyvault-keys");
+  credential = await vault.credential();
+  admin = new KeyClient(vault.vaultURL, credential, vault.clientOptions);
+  provider = makeProvider();
 });
+
+const pollMs = playback ? 0 : 200;
+
+kekProviderContract(
+  `KMS contract: Azure Key Vault provider through the real SDK ${vault.label}`,
+  async () => {
+    const namespace = await createTestNamespace(testKubeConfig(), "kms-azure");
+    const ref = (name: string, vaultURL = vault.vaultURL): KeyReference => ({
+      provider: "AzureKeyVault",
+      namespace,
+      vaultURL,
+      keyName: name,
+      identity: { type: "ManagedIdentity" },
+    });
+    return {
+      get provider() {
+        return provider;
+      },
+      namespace,
+      // Lowkey Vault keeps deleted keys Recoverable for 90 days; a real vault: whatever it is set to
+      recoverable90: vault.kind !== "azure",
+      retriesThrottled: true,
+      keyName: (base) => vault.keyName(`kc-${base}`),
+      async createKey(name, options = {}) {
+        const key = await admin.createRsaKey(name, {
+          keySize: options.size ?? 2048,
+          keyOps: KEY_OPS,
+          ...(options.notBefore ? { notBefore: options.notBefore } : {}),
+          ...(options.expiresOn ? { expiresOn: options.expiresOn } : {}),
+        });
+        current.set(name, key.properties.version!);
+        return ref(name);
+      },
+      async rotateKey(r) {
+        const key = await admin.createRsaKey(r.keyName, { keySize: 2048, keyOps: KEY_OPS });
+        current.set(r.keyName, key.properties.version!);
+        return key.properties.version!;
+      },
+      currentVersion: async (r) => (await admin.getKey(r.keyName)).properties.version!,
+      async setEnabled(r, enabled) {
+        await admin.updateKeyProperties(r.keyName, current.get(r.keyName)!, { enabled });
+      },
+      async deleteKey(r) {
+        await (await admin.beginDeleteKey(r.keyName, { intervalInMs: pollMs })).pollUntilDone();
+      },
+      async recoverKey(r) {
+        await (await admin.beginRecoverDeletedKey(r.keyName, { intervalInMs: pollMs })).pollUntilDone();
+      },
+      async importKey(name, pem) {
+        const jwk = createPrivateKey(pem).export({ format: "jwk" });
+        const b = (v: unknown) => Buffer.from(String(v), "base64url");
+        const key = await admin.importKey(name, {
+          kty: "RSA",
+          keyOps: KEY_OPS,
+          n: b(jwk.n),
+          e: b(jwk.e),
+          d: b(jwk.d),
+          p: b(jwk.p),
+          q: b(jwk.q),
+          dp: b(jwk.dp),
+          dq: b(jwk.dq),
+          qi: b(jwk.qi),
+        });
+        current.set(name, key.properties.version!);
+        return ref(name);
+      },
+      async revoked(r) {
+        // An identity whose authority does not answer: authentication fails (Lowkey Vault enforces
+        // no permissions, so a real PermissionDenied is the classifier's unit tests' and real Azure's).
+        const { ClientSecretCredential } = await import("@azure/identity");
+        const revokedCredential = new ClientSecretCredential(
+          "00000000-0000-0000-0000-000000000000",
+          "revoked",
+          "wrong",
+          { authorityHost: "https://127.0.0.1:1" },
+        );
+        const revokedProvider = new AzureKeyVaultProvider({
+          disableChallengeResourceVerification: vault.disableChallengeResourceVerification,
+          maxRetries: 0,
+          credentialFactory: () => revokedCredential,
+          clientOptions: vault.clientOptions,
+        });
+        return { provider: revokedProvider, ref: { ...r, identity: { type: "ClientSecret" } } };
+      },
+      async throttled(r) {
+        let seen = 0;
+        const onThrottled = () => {
+          seen++;
+        };
+        if (playback) {
+          // the recorded 429s (with their Retry-After) are served as they were
+          const url = vault.url("proxy", () => "");
+          return {
+            provider: makeProvider({ onThrottled }),
+            ref: ref(r.keyName, url),
+            throttleOnce: async () => {},
+            throttleAlways: async () => {},
+            throttledSeen: () => seen,
+            stop: async () => {},
+          };
+        }
+        // the fault proxy, terminating TLS with a certificate of its own CA, in front of the vault
+        const dir = mkdtempSync(join(tmpdir(), "tde-kms-proxy-"));
+        const tls = generateServerTls(dir, ["127.0.0.1"], "fault-proxy");
+        const proxy = await FaultProxy.start({
+          upstream: {
+            url: vault.vaultURL,
+            ...(vault.caPem ? { ca: [...rootCertificates, vault.caPem].join("\n") } : {}),
+          },
+          tls: { cert: readFileSync(tls.cert), key: readFileSync(tls.key) },
+        });
+        const url = vault.url("proxy", () => proxy.url);
+        const through = makeProvider({
+          onThrottled,
+          // the proxy is not under the vault's domain (for a real vault too)
+          disableChallenge: true,
+          clientOptions: {
+            ...vault.clientOptions,
+            tlsOptions: { ca: [...rootCertificates, ...(vault.caPem ? [vault.caPem] : []), tls.caPem] },
+          },
+        });
+        return {
+          provider: through,
+          ref: ref(r.keyName, url),
+          throttleOnce: (seconds) => proxy.throttle(seconds, 1),
+          throttleAlways: (seconds) => proxy.throttle(seconds),
+          throttledSeen: () => seen,
+          async stop() {
+            await proxy.stop();
+            rmSync(dir, { recursive: true, force: true });
+          },
+        };
+      },
+      async unreachable(r) {
+        // a port the kernel gave out and nothing listens on
+        const port = playback ? 0 : await freePort();
+        const closed = vault.url("closed", () => `https://127.0.0.1:${port}`);
+        return { provider: makeProvider(), ref: ref(r.keyName, closed) };
+      },
+    };
+  },
+);

@@ -3,14 +3,16 @@ import { describe, expect, it } from "vitest";
 import { generateDek } from "../../../src/crypto/dek.js";
 import { LOCAL_KEY_SECRET_TYPE, LocalKeyProvider, SERVICE_MANAGED_KEY_NAME } from "../../../src/kms/local.js";
 import { KeyAccessError, type KeyReference } from "../../../src/kms/provider.js";
+import { FaultProxy, kubeConfigThrough, upstreamFromKubeConfig } from "../../harness/fault-proxy.js";
 import { createTestNamespace, testKubeConfig } from "../../harness/kube.js";
+import { freePort } from "../../harness/ports.js";
 import { kekProviderContract } from "./contract.js";
 import { kubeConfigForUser } from "./users.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
 
-kekProviderContract("KMS contract: Local provider on the real API server (R7)", true, async () => {
+kekProviderContract("KMS contract: Local provider on the real API server (R7)", async () => {
   const namespace = await createTestNamespace(kc, "kms-local");
   const provider = new LocalKeyProvider(core);
   const ref = (name: string): KeyReference => ({ provider: "Local", namespace, keyName: name });
@@ -18,13 +20,15 @@ kekProviderContract("KMS contract: Local provider on the real API server (R7)", 
     provider,
     namespace,
     recoverable90: true,
+    retriesThrottled: false,
+    keyName: (base) => base,
     async createKey(name, options = {}) {
       await provider.createKey(namespace, name, options);
       return ref(name);
     },
-    rotateKey: async (r) => {
-      await provider.rotateKey(namespace, r.keyName);
-    },
+    rotateKey: async (r) => (await provider.rotateKey(namespace, r.keyName)).version,
+    // the Local key's current version is its last one (what `kubectl tde local-key rotate` made)
+    currentVersion: async (r) => (await provider.listVersions(r))[0]!.version,
     setEnabled: (r, enabled) => provider.setEnabled(namespace, r.keyName, enabled),
     deleteKey: (r) => provider.deleteKey(namespace, r.keyName),
     recoverKey: (r) => provider.recoverKey(namespace, r.keyName),
@@ -36,6 +40,29 @@ kekProviderContract("KMS contract: Local provider on the real API server (R7)", 
       // A user the API server authenticates but RBAC grants nothing: it cannot read the Secret.
       const nobody = kubeConfigForUser(`nobody-${namespace}`).makeApiClient(k8s.CoreV1Api);
       return { provider: new LocalKeyProvider(nobody), ref: r };
+    },
+    async throttled(r) {
+      // the Local provider's "vault" is the API server: the fault proxy in front of it answers 429
+      const proxy = await FaultProxy.start({ upstream: await upstreamFromKubeConfig(kc) });
+      const through = new LocalKeyProvider(kubeConfigThrough(proxy).makeApiClient(k8s.CoreV1Api));
+      return {
+        provider: through,
+        ref: r,
+        throttleOnce: (seconds) => proxy.throttle(seconds, 1),
+        throttleAlways: (seconds) => proxy.throttle(seconds),
+        throttledSeen: () => proxy.counts.faults.throttle,
+        stop: () => proxy.stop(),
+      };
+    },
+    async unreachable(r) {
+      const closed = new k8s.KubeConfig();
+      closed.loadFromOptions({
+        clusters: [{ name: "closed", server: `https://127.0.0.1:${await freePort()}`, skipTLSVerify: false }],
+        users: [{ name: "nobody" }],
+        contexts: [{ name: "closed", cluster: "closed", user: "nobody" }],
+        currentContext: "closed",
+      });
+      return { provider: new LocalKeyProvider(closed.makeApiClient(k8s.CoreV1Api)), ref: r };
     },
   };
 });

@@ -116,10 +116,10 @@ export interface OperatorProcessOptions {
    * runs it as the harness's admin instead.
    */
   kubeconfigPath?: string;
-  /** more flags (e.g. the Azure settings for a vault that is not under *.vault.azure.net) */
+  /** more flags (e.g. the Azure provider's) */
   extraArgs?: string[];
-  /** more environment (e.g. IDENTITY_ENDPOINT, NODE_EXTRA_CA_CERTS) */
-  env?: Record<string, string>;
+  /** more environment (e.g. NODE_EXTRA_CA_CERTS, IDENTITY_ENDPOINT) */
+  env?: NodeJS.ProcessEnv;
 }
 
 export class OperatorProcess {
@@ -166,7 +166,7 @@ export class OperatorProcess {
     const child = spawn("node_modules/.bin/tsx", args, {
       stdio: ["ignore", fd, fd],
       detached: true,
-      env: { ...process.env, ...options.env },
+      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
     });
     closeSync(fd);
     const op = new OperatorProcess(child, port, options.logFile);
