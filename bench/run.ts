@@ -33,6 +33,7 @@ const { values } = parseArgs({
     timeout: { type: "string", default: "30m" },
     source: { type: "boolean", default: false },
     "node-options": { type: "string" },
+    "lowkey-size": { type: "string" },
     help: { type: "boolean", default: false },
   },
   strict: true,
@@ -56,7 +57,8 @@ if (values.help) {
       "  --skip-scaling        no smaller convergence",
       "  --node-options S      NODE_OPTIONS of the operator process, e.g. --max-old-space-size=160",
       "  --source              run the operator from source under tsx instead of the built image (dist/)",
-      "  LOWKEY_VAULT_JAR=...  also measures the Azure provider on Lowkey Vault",
+      "  --lowkey-size N       databases of the Lowkey Vault scenario (default size, at most 500); it runs",
+      "                        when the harness finds a Lowkey Vault jar (LOWKEY_VAULT_JAR or its cache folder)",
       "",
     ].join("\n"),
   );
@@ -174,7 +176,20 @@ async function main(): Promise<void> {
 
     log("lowkey vault …");
     try {
-      results.lowkeyVault = await lowkeyRun(500, settings.kmsConcurrency, log);
+      const lowkeySize = values["lowkey-size"]
+        ? int(values["lowkey-size"], "lowkey-size")
+        : Math.min(size, 500);
+      results.lowkeyVault = await lowkeyRun(
+        cluster,
+        settings,
+        {
+          databases: lowkeySize,
+          servers: Math.max(1, Math.min(servers, Math.round(lowkeySize / 10))),
+          keys,
+          concurrency,
+        },
+        log,
+      );
     } catch (error) {
       results.lowkeyVault = { skipped: true, reason: `failed: ${(error as Error).message}` };
     }
@@ -270,10 +285,10 @@ function table(): string {
       lk.skipped
         ? ["Lowkey Vault", "skipped", lk.reason, ""]
         : [
-            "Lowkey Vault",
-            `${lk.calls} calls at ${lk.concurrency}`,
-            `wrap ${lk.wrapMeanMs} ms, unwrap ${lk.unwrapMeanMs} ms`,
-            `${lk.callsPerSecond} calls/s; ${lk.operatorRun}`,
+            `Lowkey Vault`,
+            `${lk.lowkey}; provider alone at ${lk.provider.concurrency}: describe ${lk.provider.describeMeanMs} ms, wrap ${lk.provider.wrapMeanMs} ms, unwrap ${lk.provider.unwrapMeanMs} ms (${lk.provider.callsPerSecond} calls/s)`,
+            `convergence of ${lk.convergence.databases} databases: ${s(lk.convergence.wallMs)}, ${lk.convergence.ratioToFloor}x the floor (API ${s(lk.convergence.floor.apiMs)}, KMS ${s(lk.convergence.floor.kmsMs)}); peak RSS ${lk.convergence.peakRssMiB} MiB`,
+            `KMS per DEK ${JSON.stringify(lk.convergence.kmsPerDek)}; ${lk.convergence.probesPerInterval} probes per interval on ${lk.convergence.keys} keys`,
           ],
     );
   return `\n${rows.map((row) => `${row[0].padEnd(16)} ${row[1]}\n${"".padEnd(16)} ${row[2]}\n${"".padEnd(16)} ${row[3]}`).join("\n")}\n`;

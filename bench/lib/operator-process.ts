@@ -16,6 +16,9 @@ export interface OperatorProcessOptions {
   runFrom?: "built" | "source";
   /** NODE_OPTIONS for the operator process, e.g. "--max-old-space-size=160" (as the chart sets it) */
   nodeOptions?: string;
+  /** more flags and environment (the Azure settings for a vault that is not under *.vault.azure.net) */
+  extraArgs?: string[];
+  env?: Record<string, string>;
 }
 
 /**
@@ -56,10 +59,15 @@ export class OperatorProcess {
       "warn",
       ...(options.workers ? ["--workers", String(options.workers)] : []),
       ...(options.kmsConcurrency ? ["--kms-concurrency", String(options.kmsConcurrency)] : []),
+      ...(options.extraArgs ?? []),
     ];
     const fd = openSync(options.logFile, "a");
     // detached: its own process group, so a tsx wrapper and the node process it runs stop together
-    const env = options.nodeOptions ? { ...process.env, NODE_OPTIONS: options.nodeOptions } : process.env;
+    const env = {
+      ...process.env,
+      ...options.env,
+      ...(options.nodeOptions ? { NODE_OPTIONS: options.nodeOptions } : {}),
+    };
     const child = spawn(built ? process.execPath : "node_modules/.bin/tsx", args, {
       env,
       stdio: ["ignore", fd, fd],

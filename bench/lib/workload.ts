@@ -24,6 +24,8 @@ export interface WorkloadShape {
   grace: string;
   /** client-side concurrency of the benchmark's own creates */
   concurrency: number;
+  /** the KeyProtector spec of key i; default a Local key in a Secret (created by createKeys) */
+  keyProtector?: (i: number) => Record<string, unknown>;
 }
 
 type Conditioned = { status?: { conditions?: { type: string; status: string }[] } };
@@ -87,10 +89,11 @@ export class Workload {
     const objects: KubeObject[] = [];
     for (let i = 0; i < keys; i++) {
       objects.push(
-        this.object("KeyProtector", keyName(i), {
-          provider: "Local",
-          local: { secretRef: { name: keyName(i) } },
-        }),
+        this.object(
+          "KeyProtector",
+          keyName(i),
+          this.shape.keyProtector?.(i) ?? { provider: "Local", local: { secretRef: { name: keyName(i) } } },
+        ),
       );
     }
     for (let i = 0; i < servers; i++) {

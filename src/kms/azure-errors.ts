@@ -135,7 +135,8 @@ export function azureErrorFacts(error: unknown, now: number = Date.now()): Azure
 
 function hint(facts: AzureErrorFacts): KeyAccessReason | undefined {
   const text = `${facts.innerCode ?? ""} ${facts.code ?? ""} ${facts.message ?? ""}`;
-  if (/disabled/i.test(text)) return "KeyDisabled";
+  // Azure: "...on a disabled key"; Lowkey Vault: "...disabled entity", "key:... is not enabled."
+  if (/disabled|is not enabled/i.test(text)) return "KeyDisabled";
   if (/expired/i.test(text)) return "KeyExpired";
   if (/can't be used before|cannot be used before|not yet (valid|active)|\bnbf\b|notBefore/i.test(text))
     return "KeyNotYetActive";

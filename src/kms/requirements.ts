@@ -151,7 +151,9 @@ export async function proveAccess(
     const description = described ?? (await provider.describe(ref));
     permissions.push("get");
     step = "wrapKey";
-    const wrapped = await provider.wrap(ref, probe);
+    // the version just described, so the proof and the thumbprint are of one version, and the
+    // vault is not asked for its current version twice
+    const wrapped = await provider.wrap(description.keyID ? { ...ref, keyID: description.keyID } : ref, probe);
     permissions.push("wrapKey");
     step = "unwrapKey";
     unwrapped = await provider.unwrap({ ...ref, keyID: wrapped.keyID }, wrapped.wrapped);

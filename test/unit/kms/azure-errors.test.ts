@@ -36,6 +36,11 @@ describe("R10 Azure error classification", () => {
     ],
     ["Lowkey Vault 500 on a disabled key", { statusCode: 500 }, "VaultUnreachable", true],
     [
+      "Lowkey Vault 500 'key:... is not enabled.' on a wrap with a disabled key",
+      { statusCode: 500, message: "key:https://127.0.0.1:8443/k/0d24 is not enabled." },
+      "KeyDisabled",
+    ],
+    [
       "Lowkey Vault 404 'Operation get is not allowed on a disabled entity' (R6: revocation holds)",
       { statusCode: 404, code: "NotFound", message: "Operation get is not allowed on a disabled entity." },
       "KeyDisabled",
