@@ -4,6 +4,7 @@ import type { OperatorConfig } from "./config.js";
 import type { ControllerContext } from "./controllers/context.js";
 import { DatabaseReconciler } from "./controllers/database-reconciler.js";
 import { DekOperations } from "./controllers/dek-operations.js";
+import { envelopeOwnerName } from "./controllers/envelope-owner.js";
 import type { ServiceManagedKey } from "./controllers/kek-resolution.js";
 import { KeyProtectorReconciler } from "./controllers/keyprotector-reconciler.js";
 import {
@@ -12,8 +13,6 @@ import {
   EncryptedServerKind,
   KeyProtectorKind,
   type Kube,
-  OWNER_KIND_LABEL,
-  OWNER_NAME_LABEL,
   SecretKind,
 } from "./controllers/resources.js";
 import { BY_PRIMARY, primaryIndexValues } from "./controllers/rotation-blocker.js";
@@ -364,9 +363,8 @@ function indexDependants(
 }
 
 function ownerKeys(secret: KubeObject, kind: string) {
-  const labels = secret.metadata?.labels ?? {};
-  if (labels[OWNER_KIND_LABEL] !== kind || !labels[OWNER_NAME_LABEL]) return [];
-  return [{ namespace: secret.metadata?.namespace ?? "", name: labels[OWNER_NAME_LABEL] }];
+  const owner = envelopeOwnerName(secret, kind);
+  return owner ? [{ namespace: secret.metadata?.namespace ?? "", name: owner }] : [];
 }
 
 function primaryKeys(d: Kube<EncryptedDatabase>) {

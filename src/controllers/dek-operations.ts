@@ -26,7 +26,14 @@ import {
 import { parseLocalKeyID } from "../kms/local.js";
 import { KeyAccessError, type KeyReference, type KmsRegistry, refForKeyID } from "../kms/provider.js";
 import { isAlreadyExists, isNotFound, type KubeClient, type KubeObject } from "../runtime/index.js";
-import { ENVELOPE_LABEL, OWNER_KIND_LABEL, OWNER_NAME_LABEL, SecretKind } from "./resources.js";
+import { labelValueFor } from "../runtime/names.js";
+import {
+  ENVELOPE_LABEL,
+  OWNER_KIND_LABEL,
+  OWNER_NAME_ANNOTATION,
+  OWNER_NAME_LABEL,
+  SecretKind,
+} from "./resources.js";
 
 /** A KEK ready to wrap: where it is, the exact version and its thumbprint. */
 export interface Kek {
@@ -178,7 +185,12 @@ export class DekOperations {
     adopt: { candidates: readonly KeyReference[]; recordedDekID?: string | undefined },
   ): Promise<EnvelopeSecret> {
     const body = envelopeSecret(namespace, name, envelope, {
-      labels: { [ENVELOPE_LABEL]: "true", [OWNER_KIND_LABEL]: owner.kind, [OWNER_NAME_LABEL]: owner.name },
+      labels: {
+        [ENVELOPE_LABEL]: "true",
+        [OWNER_KIND_LABEL]: owner.kind,
+        [OWNER_NAME_LABEL]: labelValueFor(owner.name),
+      },
+      annotations: { [OWNER_NAME_ANNOTATION]: owner.name },
     }) as unknown as KubeObject;
     try {
       const secret = await this.client.create(SecretKind, namespace, body);
