@@ -5,6 +5,7 @@ import type { ControllerContext } from "./controllers/context.js";
 import { DatabaseReconciler } from "./controllers/database-reconciler.js";
 import { DekOperations } from "./controllers/dek-operations.js";
 import { envelopeOwnerName } from "./controllers/envelope-owner.js";
+import { reportsEnvelopeLoss } from "./controllers/envelope-stall.js";
 import type { ServiceManagedKey } from "./controllers/kek-resolution.js";
 import { KeyProtectorReconciler } from "./controllers/keyprotector-reconciler.js";
 import {
@@ -261,6 +262,7 @@ export class Operator {
 
     this.controllers = [kpController, serverController, databaseController];
     metrics.setStateSource(() => stateCounts(this.servers, this.databases));
+    metrics.setEnvelopeLossSource(() => envelopeLossCounts(this.servers, this.databases));
     this.workqueueGauge = setInterval(() => {
       for (const c of this.controllers) metrics.workqueueDepth.set({ controller: c.name }, c.queue.depth);
     }, 5_000);
@@ -395,4 +397,25 @@ function stateCounts(servers: Informer<Kube<EncryptedServer>>, databases: Inform
     const [kind, state] = k.split("\u0000") as [string, string];
     return { kind, state, count };
   });
+}
+
+/** R2: resources whose recorded DEK's envelope is lost, by kind and reason (tde_envelopes_lost). */
+function envelopeLossCounts(
+  servers: Informer<Kube<EncryptedServer>>,
+  databases: Informer<Kube<EncryptedDatabase>>,
+) {
+  const counts = new Map<string, { kind: string; reason: string; count: number }>();
+  for (const [kind, list] of [
+    ["EncryptedServer", servers.store.list()],
+    ["EncryptedDatabase", databases.store.list()],
+  ] as const) {
+    for (const o of list) {
+      if (!reportsEnvelopeLoss(o.status?.conditions)) continue;
+      const reason = o.status?.conditions?.find((c) => c.type === "Ready")?.reason ?? "";
+      const entry = counts.get(`${kind}/${reason}`) ?? { kind, reason, count: 0 };
+      entry.count += 1;
+      counts.set(`${kind}/${reason}`, entry);
+    }
+  }
+  return [...counts.values()];
 }

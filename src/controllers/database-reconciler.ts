@@ -33,6 +33,7 @@ import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, Kek, OwnerCheck } from "./dek-operations.js";
 import { keyIDBelongsTo } from "./dek-operations.js";
 import { cachedEnvelope } from "./envelope-cache.js";
+import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope, reportsEnvelopeLoss } from "./envelope-stall.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { type CurrentKey, reconcileKeyList } from "./key-history.js";
 import { envelopeRefusal, ownerOf } from "./owner-binding.js";
@@ -80,6 +81,18 @@ export class DatabaseReconciler implements Reconciler {
       await this.writeStatus(db!, prev.state, next);
       return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
     };
+
+    // R1, R2, R4: the envelope first; once a DEK id is recorded it is never replaced
+    const secretName = envelopeSecretName("EncryptedDatabase", key.name);
+    const own = await ownEnvelope(ctx, "EncryptedDatabase", db, secretName, prev, conditions, set);
+    if (own.lost) {
+      next.state = own.state;
+      if (own.state === "Inaccessible") next.inaccessibleSince ??= now.toISOString();
+      return finish(ENVELOPE_LOSS_RECHECK_MS);
+    }
+    // an envelope given back (from a backup) is proven by a revalidation before the database is Available
+    const envelopeReturned = own.returned;
+    conditions = own.conditions;
 
     const server = ctx.servers.store.get(key.namespace, db.spec.serverRef.name);
     if (!server) {
@@ -159,7 +172,6 @@ export class DatabaseReconciler implements Reconciler {
 
     // The key to wrap with: the effective protector, pinned to its version when autoRotation is
     // off (R6), or, for a secondary, its own key holding the primary's protector (R21).
-    const secretName = envelopeSecretName("EncryptedDatabase", key.name);
     // R31: every use of the envelope is on this database's behalf, checked against its binding
     const check: OwnerCheck = { owner: ownerOf("EncryptedDatabase", db), recordedDekID: prev.dekID };
     const adoptWith = { candidates, recordedDekID: prev.dekID };
@@ -184,7 +196,7 @@ export class DatabaseReconciler implements Reconciler {
       return finish(refusal.requeueAfterMs);
     };
     const ownSecret = { namespace: key.namespace, name: secretName };
-    let envelope = cachedEnvelope(this.ctx, key.namespace, secretName);
+    let envelope = own.envelope;
     if (envelope && envelope.envelope.dekID !== prev.dekID) {
       // an envelope the status does not record (a crash before the status write, or a planted Secret)
       try {
@@ -497,7 +509,10 @@ export class DatabaseReconciler implements Reconciler {
     }
 
     // Key access: the effective protector's, and the server's state (R10-R12, R23).
-    const serverInaccessible = (server as Kube<EncryptedServer>).status?.state === "Inaccessible";
+    // a server whose own envelope is lost (R2) holds its own DEK back, not this database's
+    const serverInaccessible =
+      (server as Kube<EncryptedServer>).status?.state === "Inaccessible" &&
+      !reportsEnvelopeLoss(server.status?.conditions);
     const access = decideAccess({
       // R23: a copy (restore or replica) starts Inaccessible until it is revalidated
       state: (prev.state ?? (isCopy ? "Inaccessible" : undefined)) as State | undefined,
@@ -506,7 +521,7 @@ export class DatabaseReconciler implements Reconciler {
       ...(resolved.access.detail ? { detail: resolved.access.detail } : {}),
       ...(resolved.access.lostSince ? { lostSince: resolved.access.lostSince } : {}),
       gracePeriodMs: parseDuration(server.spec.keyAccessGracePeriod),
-      revalidation: server.spec.revalidation,
+      revalidation: envelopeReturned ? "Automatic" : server.spec.revalidation,
       ...(server.spec.revalidationToken !== undefined
         ? { revalidationToken: server.spec.revalidationToken }
         : {}),

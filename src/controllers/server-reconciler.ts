@@ -24,7 +24,7 @@ import {
 import { decideAccess, type State } from "../watchdog/access-decision.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
-import { cachedEnvelope } from "./envelope-cache.js";
+import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope } from "./envelope-stall.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { envelopeRefusal, ownerOf } from "./owner-binding.js";
 import { EncryptedServerKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
@@ -63,6 +63,18 @@ export class ServerReconciler implements Reconciler {
       return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
     };
 
+    // R1, R2, R4: the envelope first; once a DEK id is recorded it is never replaced
+    const secretName = envelopeSecretName("EncryptedServer", key.name);
+    const own = await ownEnvelope(ctx, "EncryptedServer", server, secretName, prev, conditions, set);
+    if (own.lost) {
+      next.state = own.state;
+      if (own.state === "Inaccessible") next.inaccessibleSince ??= now.toISOString();
+      return finish(ENVELOPE_LOSS_RECHECK_MS);
+    }
+    // an envelope given back (from a backup) is proven by a revalidation before the server is Available
+    const envelopeReturned = own.returned;
+    conditions = own.conditions;
+
     const choice = {
       type: server.spec.protector.type,
       ...(server.spec.protector.keyProtectorRef
@@ -78,7 +90,6 @@ export class ServerReconciler implements Reconciler {
 
     let readyBlock: { reason: string; message: string } | undefined;
     // The envelope: create it once, or re-wrap it online when the protector changed (R16).
-    const secretName = envelopeSecretName("EncryptedServer", key.name);
     // R31: every use of the envelope is on this server's behalf, checked against its binding
     const check: OwnerCheck = { owner: ownerOf("EncryptedServer", server), recordedDekID: prev.dekID };
     const candidates = () => unwrapCandidates(ctx.keyProtectors.store, key.namespace, ctx.smk);
@@ -96,7 +107,7 @@ export class ServerReconciler implements Reconciler {
         void ctx.events.warning(server!, refusal.reason, refusal.message);
       return finish(refusal.requeueAfterMs);
     };
-    let envelope = cachedEnvelope(this.ctx, key.namespace, secretName);
+    let envelope = own.envelope;
     if (envelope && envelope.envelope.dekID !== prev.dekID) {
       // an envelope the status does not record (a crash before the status write, or a planted Secret)
       try {
@@ -192,7 +203,7 @@ export class ServerReconciler implements Reconciler {
       ...(resolved.access.detail ? { detail: resolved.access.detail } : {}),
       ...(resolved.access.lostSince ? { lostSince: resolved.access.lostSince } : {}),
       gracePeriodMs: parseDuration(server.spec.keyAccessGracePeriod),
-      revalidation: server.spec.revalidation,
+      revalidation: envelopeReturned ? "Automatic" : server.spec.revalidation,
       ...(server.spec.revalidationToken !== undefined
         ? { revalidationToken: server.spec.revalidationToken }
         : {}),
