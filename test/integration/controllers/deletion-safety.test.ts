@@ -14,7 +14,6 @@ import {
   createLocalKeyProtector,
   type EncryptedDatabase,
   type EncryptedServer,
-  type KeyProtector,
   kc,
   readEnvelope,
   suffix,
