@@ -42,7 +42,7 @@ import { linkedSecondaries, linkSecondary, secondariesMissingKey } from "./repli
 import { EncryptedDatabaseKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
 import { planRestore } from "./restore.js";
 import { rotationBlocker } from "./rotation-blocker.js";
-import { writeStatus } from "./status-write.js";
+import { reportWriteRefusal, writeStatus } from "./status-write.js";
 
 type Database = Kube<EncryptedDatabase>;
 type SetCondition = (
@@ -61,6 +61,15 @@ export class DatabaseReconciler implements Reconciler {
   constructor(private readonly ctx: ControllerContext) {}
 
   async reconcile(key: ObjectKey): Promise<Result | undefined> {
+    try {
+      return await this.pass(key);
+    } catch (error) {
+      await reportWriteRefusal(this.ctx, EncryptedDatabaseKind, this.ctx.databases, key, error);
+      throw error;
+    }
+  }
+
+  private async pass(key: ObjectKey): Promise<Result | undefined> {
     const ctx = this.ctx;
     let db = ctx.databases.store.get(key.namespace, key.name);
     if (!db) return undefined;

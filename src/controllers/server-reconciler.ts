@@ -28,7 +28,7 @@ import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope } from "./envelope-stall.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { envelopeRefusal, ownerOf } from "./owner-binding.js";
 import { EncryptedServerKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
-import { writeStatus } from "./status-write.js";
+import { reportWriteRefusal, writeStatus } from "./status-write.js";
 
 type Server = Kube<EncryptedServer>;
 
@@ -41,6 +41,15 @@ export class ServerReconciler implements Reconciler {
   constructor(private readonly ctx: ControllerContext) {}
 
   async reconcile(key: ObjectKey): Promise<Result | undefined> {
+    try {
+      return await this.pass(key);
+    } catch (error) {
+      await reportWriteRefusal(this.ctx, EncryptedServerKind, this.ctx.servers, key, error);
+      throw error;
+    }
+  }
+
+  private async pass(key: ObjectKey): Promise<Result | undefined> {
     const ctx = this.ctx;
     let server = ctx.servers.store.get(key.namespace, key.name);
     if (!server) return undefined;
