@@ -56,6 +56,10 @@ export const ConditionType = {
   Stalled: "Stalled",
   /** R33: a deletion waits because something still depends on the object (set only while it does). */
   DeletionBlocked: "DeletionBlocked",
+  /** R33, KeyProtector: the deletion of its Local KEK Secret waits for what depends on it. */
+  KeyDeletionBlocked: "KeyDeletionBlocked",
+  /** R33, EncryptedServer and EncryptedDatabase: the deletion of its envelope Secret waits for it. */
+  EnvelopeDeletionBlocked: "EnvelopeDeletionBlocked",
 } as const;
 export type ConditionTypeName = (typeof ConditionType)[keyof typeof ConditionType];
 

@@ -687,8 +687,8 @@ export class DatabaseReconciler implements Reconciler {
     if (db.status?.state !== "Deleting") {
       await this.writeStatus(db, db.status?.state, { ...(db.status ?? {}), state: "Deleting" });
     }
+    await ctx.dek.release(namespace, envelopeSecretName("EncryptedDatabase", name), db.spec.deletionPolicy);
     if (db.spec.deletionPolicy === "Shred") {
-      await ctx.dek.delete(namespace, envelopeSecretName("EncryptedDatabase", name));
       void ctx.events.normal(
         db,
         "Shredded",

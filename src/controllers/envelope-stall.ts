@@ -1,4 +1,11 @@
-import { type Condition, ConditionType, findCondition, Reason, removeCondition } from "../api/index.js";
+import {
+  type Condition,
+  ConditionType,
+  findCondition,
+  Reason,
+  removeCondition,
+  setCondition,
+} from "../api/index.js";
 import type { State } from "../watchdog/access-decision.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret } from "./dek-operations.js";
@@ -66,7 +73,9 @@ export type OwnEnvelope =
 export async function ownEnvelope(
   ctx: ControllerContext,
   kind: "EncryptedServer" | "EncryptedDatabase",
-  obj: Parameters<ControllerContext["events"]["warning"]>[0] & { metadata: { namespace?: string } },
+  obj: Parameters<ControllerContext["events"]["warning"]>[0] & {
+    metadata: { namespace?: string; name?: string; generation?: number };
+  },
   secretName: string,
   prev: { state?: State; conditions?: Condition[]; dekID?: string },
   conditions: Condition[] | undefined,
@@ -82,10 +91,29 @@ export async function ownEnvelope(
     found: observed.found,
   });
   if (loss) return { lost: true, state: stallOnEnvelopeLoss(ctx, obj, loss, prev, set) };
+  // R33: a deletion of the envelope waits while this resource lives; say so, and whom it waits for
+  let next = clearStalled(conditions);
+  const deleting = observed.envelope?.secret.metadata?.deletionTimestamp;
+  const noun = kind === "EncryptedServer" ? "server" : "database";
+  const blocked = deleting
+    ? `the envelope Secret ${namespace}/${secretName} holding DEK ${observed.envelope?.envelope.dekID} was asked to be deleted at ${deleting}, and ${kind} ${namespace}/${obj.metadata.name} uses it: the deletion waits until this ${noun} is deleted (R33), and the envelope stays usable until then. A Kubernetes deletion cannot be called off: once the ${noun} is deleted the envelope goes with it whatever its deletionPolicy, so take a backup of the Secret now if the ${noun} is to be restored later`
+    : undefined;
+  const before = findCondition(prev.conditions, ConditionType.EnvelopeDeletionBlocked)?.message;
+  if (blocked) {
+    next = setCondition(
+      next,
+      { type: ConditionType.EnvelopeDeletionBlocked, status: "True", reason: Reason.InUse, message: blocked },
+      obj.metadata.generation,
+      ctx.now(),
+    );
+    if (before !== blocked) void ctx.events.warning(obj, Reason.InUse, blocked);
+  } else if (findCondition(next, ConditionType.EnvelopeDeletionBlocked)) {
+    next = removeCondition(next, ConditionType.EnvelopeDeletionBlocked);
+  }
   return {
     lost: false,
     envelope: observed.envelope,
     returned: reportsEnvelopeLoss(prev.conditions),
-    conditions: clearStalled(conditions),
+    conditions: next,
   };
 }

@@ -23,6 +23,8 @@ export const FINALIZER = "tde.dev/envelope-protection";
 /** Labels on every envelope Secret, so the operator's Secret informer sees only its own. */
 export const ENVELOPE_LABEL = "tde.dev/envelope";
 export const OWNER_KIND_LABEL = "tde.dev/owner-kind";
+/** The label the Local provider puts on its KEK Secrets (src/kms/local.ts): what their protection watches (R33). */
+export const LOCAL_KEY_LABEL = "tde.dev/local-key";
 /** A label value (at most 63 characters, R32): the owner's name, shortened with a hash when longer. */
 export const OWNER_NAME_LABEL = "tde.dev/owner-name";
 /** The owner's full name (annotations have no 63-character limit): what owner lookups read (R32). */

@@ -423,8 +423,8 @@ export class ServerReconciler implements Reconciler {
     if (server.spec.enforcement !== "None") {
       await ctx.enforcer.release(namespace, name, server.spec.workloadRef, server.status?.enforcement ?? {});
     }
+    await ctx.dek.release(namespace, envelopeSecretName("EncryptedServer", name), server.spec.deletionPolicy);
     if (server.spec.deletionPolicy === "Shred") {
-      await ctx.dek.delete(namespace, envelopeSecretName("EncryptedServer", name));
       void ctx.events.normal(
         server,
         "Shredded",
