@@ -18,6 +18,8 @@ import {
 import { envelopeOwnerName } from "./controllers/envelope-owner.js";
 import { reportsEnvelopeLoss } from "./controllers/envelope-stall.js";
 import type { ServiceManagedKey } from "./controllers/kek-resolution.js";
+import { keyReferenceOf } from "./controllers/key-reference.js";
+import { probeIsStale } from "./controllers/key-to-watch.js";
 import { KeyProtectorReconciler } from "./controllers/keyprotector-reconciler.js";
 import {
   ENVELOPE_LABEL,
@@ -160,6 +162,13 @@ export class Operator {
         }),
     });
     this.smk = { namespace: config.operatorNamespace, keyProtectorName: SERVICE_MANAGED_KEY_PROTECTOR };
+    const prober = this.prober;
+    this.probeClock = {
+      lastProbe: (ref) => prober.lastProbe(ref),
+      intervalMs: config.probeIntervalMs,
+      // set when the controllers start (a standby replica has probed nothing, and that is not staleness)
+      startedAt: new Date(8.64e15),
+    };
     const status = new StatusWriter(this.client, { fieldManager: "tde-operator" });
     const events = new EventRecorder(this.client, {
       component: "tde-operator",
@@ -178,6 +187,7 @@ export class Operator {
       envelopes: this.envelopes,
       smk: this.smk,
       now,
+      probes: this.probeClock,
       log,
       metrics,
     };
@@ -351,6 +361,35 @@ export class Operator {
   }
 
   private readonly workqueueGauge: NodeJS.Timeout;
+  private readonly probeClock: NonNullable<ControllerContext["probes"]>;
+  private staleSweep: NodeJS.Timeout | undefined;
+
+  /**
+   * R33: a key whose probes stopped would leave its dependants showing the last KeyAccessible it
+   * saw. Once per probe interval, the dependants of every key not probed for two intervals are
+   * reconciled (they then say Unknown) and its KeyProtector is woken. Nothing happens for keys
+   * probed on time (no API call, no write).
+   */
+  private sweepStaleProbes(): void {
+    const now = (this.options.now ?? (() => new Date()))();
+    for (const kp of this.keyProtectors.store.list()) {
+      const lastProbe = this.prober.lastProbe(keyReferenceOf(kp));
+      const stale = probeIsStale({
+        lastProbe,
+        now,
+        intervalMs: this.probeClock.intervalMs,
+        startedAt: this.probeClock.startedAt,
+      });
+      if (!stale) continue;
+      const [kpController, serverController, databaseController] = this.controllers;
+      kpController?.enqueue(keyOfObj(kp));
+      const value = keyProtectorIndexValue(kp);
+      for (const s of this.servers.store.byIndex(BY_KEY_PROTECTOR, value))
+        serverController?.enqueue(keyOfObj(s));
+      for (const d of this.databases.store.byIndex(BY_KEY_PROTECTOR, value))
+        databaseController?.enqueue(keyOfObj(d));
+    }
+  }
 
   /** KeyProtectors being deleted that a change in this namespace may release (and the service-managed one). */
   private deletingKeyProtectors(namespace: string | undefined) {
@@ -400,11 +439,15 @@ export class Operator {
   /** Creates the service-managed key and its KeyProtector if missing, then runs the controllers until stopped. */
   async run(): Promise<void> {
     await this.ensureServiceManagedKey();
+    this.probeClock.startedAt = (this.options.now ?? (() => new Date()))();
+    this.staleSweep = setInterval(() => this.sweepStaleProbes(), this.probeClock.intervalMs);
+    this.staleSweep.unref();
     await Promise.all(this.controllers.map((c) => c.start()));
   }
 
   async stop(): Promise<void> {
     clearInterval(this.workqueueGauge);
+    clearInterval(this.staleSweep);
     await Promise.all(this.controllers.map((c) => c.stop()));
     await this.informers.stop();
   }

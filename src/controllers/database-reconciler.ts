@@ -36,6 +36,7 @@ import { cachedEnvelope } from "./envelope-cache.js";
 import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope, reportsEnvelopeLoss } from "./envelope-stall.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { type CurrentKey, reconcileKeyList } from "./key-history.js";
+import { keyToWatch, withFreshProbe } from "./key-to-watch.js";
 import { envelopeRefusal, ownerOf } from "./owner-binding.js";
 import { chooseProtector, type ProtectorChoice } from "./protector-choice.js";
 import { linkedSecondaries, linkSecondary, secondariesMissingKey } from "./replication.js";
@@ -143,14 +144,22 @@ export class DatabaseReconciler implements Reconciler {
       );
     }
     const choice = decision.choice;
-    const resolved: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
-    if (!resolved.ok) {
+    const chosen: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
+    // R10, R33: once the DEK exists the watchdog keeps watching the key that protects it, even
+    // when the KeyProtector asked for does not resolve
+    const recorded = current
+      ? resolveKek(ctx.keyProtectors.store, key.namespace, current, ctx.smk)
+      : undefined;
+    const protecting = own.envelope ? protectorWrap(own.envelope.envelope) : undefined;
+    const watched = keyToWatch(chosen, recorded, protecting, prev.keyAccessLostSince);
+    if (!watched) {
       next.state ??= "Provisioning";
-      set(ConditionType.Ready, "False", resolved.reason, resolved.message);
+      if (!chosen.ok) set(ConditionType.Ready, "False", chosen.reason, chosen.message);
       return finish();
     }
+    const resolved = withFreshProbe(ctx, watched.resolved, now);
     const candidates = unwrapCandidates(ctx.keyProtectors.store, key.namespace, ctx.smk);
-    let readyBlock: { reason: string; message: string } | undefined;
+    let readyBlock: { reason: string; message: string } | undefined = watched.block;
     const role = db.spec.replication?.role;
     const isCopy = role === "Secondary" || db.spec.restore !== undefined;
 
@@ -215,7 +224,8 @@ export class DatabaseReconciler implements Reconciler {
       }
     }
     let target: Kek = resolved.kek;
-    let targetChoice: ProtectorChoice = choice;
+    // watching the key it last knew, the database keeps the protector its status records
+    let targetChoice: ProtectorChoice = watched.block && current ? current : choice;
     if (envelope && !db.spec.autoRotation) {
       const wrap = protectorWrap(envelope.envelope);
       if (wrap && wrap.thumbprint !== target.thumbprint && keyIDBelongsTo(target.ref, wrap.keyID)) {
@@ -526,6 +536,7 @@ export class DatabaseReconciler implements Reconciler {
       // R23: a copy (restore or replica) starts Inaccessible until it is revalidated
       state: (prev.state ?? (isCopy ? "Inaccessible" : undefined)) as State | undefined,
       accessible: resolved.access.accessible,
+      ...(resolved.access.unknown ? { unknown: resolved.access.unknown } : {}),
       ...(resolved.access.reason ? { reason: resolved.access.reason } : {}),
       ...(resolved.access.detail ? { detail: resolved.access.detail } : {}),
       ...(resolved.access.lostSince ? { lostSince: resolved.access.lostSince } : {}),
@@ -581,7 +592,7 @@ export class DatabaseReconciler implements Reconciler {
         "Inaccessible",
         serverInaccessible ? `server ${server.metadata.name} is Inaccessible` : access.condition.message,
       );
-    else if (access.condition.status === "False")
+    else if (access.condition.status !== "True")
       set(ConditionType.Ready, "False", access.condition.reason, access.condition.message);
     else
       set(

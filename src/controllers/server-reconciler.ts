@@ -26,6 +26,7 @@ import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
 import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope } from "./envelope-stall.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
+import { keyToWatch, recordedChoice, withFreshProbe } from "./key-to-watch.js";
 import { envelopeRefusal, ownerOf } from "./owner-binding.js";
 import { EncryptedServerKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
 import { reportWriteRefusal, writeStatus } from "./status-write.js";
@@ -90,14 +91,22 @@ export class ServerReconciler implements Reconciler {
         ? { keyProtectorName: server.spec.protector.keyProtectorRef.name }
         : {}),
     };
-    const resolved: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
-    if (!resolved.ok) {
+    const chosen: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
+    // R10, R33: once the DEK exists the watchdog keeps watching the key that protects it, even
+    // when the KeyProtector asked for does not resolve
+    const recorded = prev.protector
+      ? resolveKek(ctx.keyProtectors.store, key.namespace, recordedChoice(prev.protector), ctx.smk)
+      : undefined;
+    const protecting = own.envelope ? protectorWrap(own.envelope.envelope) : undefined;
+    const watched = keyToWatch(chosen, recorded, protecting, prev.keyAccessLostSince);
+    if (!watched) {
       next.state ??= "Provisioning";
-      set(ConditionType.Ready, "False", resolved.reason, resolved.message);
+      if (!chosen.ok) set(ConditionType.Ready, "False", chosen.reason, chosen.message);
       return finish();
     }
+    const resolved = withFreshProbe(ctx, watched.resolved, now);
 
-    let readyBlock: { reason: string; message: string } | undefined;
+    let readyBlock: { reason: string; message: string } | undefined = watched.block;
     // The envelope: create it once, or re-wrap it online when the protector changed (R16).
     // R31: every use of the envelope is on this server's behalf, checked against its binding
     const check: OwnerCheck = { owner: ownerOf("EncryptedServer", server), recordedDekID: prev.dekID };
@@ -188,9 +197,9 @@ export class ServerReconciler implements Reconciler {
     next.dekID = envelope.envelope.dekID;
     if (wrap) {
       next.protector = {
-        type: choice.type,
-        ...(choice.keyProtectorName && wrap.thumbprint === resolved.kek.thumbprint
-          ? { keyProtectorName: choice.keyProtectorName }
+        type: watched.block ? (prev.protector?.type ?? choice.type) : choice.type,
+        ...(resolved.kek.keyProtectorName && wrap.thumbprint === resolved.kek.thumbprint
+          ? { keyProtectorName: resolved.kek.keyProtectorName }
           : prev.protector?.keyProtectorName
             ? { keyProtectorName: prev.protector.keyProtectorName }
             : {}),
@@ -208,6 +217,7 @@ export class ServerReconciler implements Reconciler {
     const decision = decideAccess({
       state: prev.state as State | undefined,
       accessible: resolved.access.accessible,
+      ...(resolved.access.unknown ? { unknown: resolved.access.unknown } : {}),
       ...(resolved.access.reason ? { reason: resolved.access.reason } : {}),
       ...(resolved.access.detail ? { detail: resolved.access.detail } : {}),
       ...(resolved.access.lostSince ? { lostSince: resolved.access.lostSince } : {}),
@@ -238,7 +248,7 @@ export class ServerReconciler implements Reconciler {
     else delete next.keyAccessLostSince;
     let state: State = decision.state;
     if (wasKeyAccessible !== decision.condition.status) {
-      if (decision.condition.status === "False")
+      if (decision.condition.status !== "True")
         void ctx.events.warning(server, decision.condition.reason, decision.condition.message);
       else if (wasKeyAccessible === "False")
         void ctx.events.normal(server, "KeyAccessRestored", decision.condition.message);
@@ -287,7 +297,7 @@ export class ServerReconciler implements Reconciler {
           ? `a copy starts Inaccessible until it is revalidated (R23): ${decision.condition.message}`
           : decision.condition.message,
       );
-    else if (decision.condition.status === "False")
+    else if (decision.condition.status !== "True")
       set(ConditionType.Ready, "False", decision.condition.reason, decision.condition.message);
     else
       set(
