@@ -27,6 +27,7 @@ const ns = `del-${id}`;
 const opNs = `del-op-${id}`;
 let a: Api;
 let op: TestOperator;
+const figures: Record<string, number> = {};
 
 type Status = {
   status?: { conditions?: { type: string; status: string; reason: string; message?: string }[] };
@@ -38,6 +39,12 @@ const message = (o: Status, type: string) =>
   (o.status?.conditions?.find((c) => c.type === type) as { message?: string } | undefined)?.message ?? "";
 
 const localKeyProtector = (name: string, keyName = name) => createLocalKeyProtector(a, ns, name, keyName);
+/** Each DEK the test itself unwraps (KCV checked), counted for docs/reliability.md. */
+const checkedUnwrap = async (...args: Parameters<typeof unwrapsWithKcv>) => {
+  const ok = await unwrapsWithKcv(...args);
+  figures.unwrapsKcvChecked = (figures.unwrapsKcvChecked ?? 0) + 1;
+  return ok;
+};
 
 /** A Secret as a backup tool keeps it: the object without its server-side fields. */
 async function backup(name: string): Promise<k8s.V1Secret> {
@@ -115,11 +122,13 @@ describe("a recorded DEK is never replaced (R1 R2 R4)", () => {
       const saved = await backup(secretName);
 
       await deleteForGood(secretName);
+      const deletedAt = Date.now();
       const lost = await waitFor(
         `${name} reports EnvelopeMissing`,
         read,
         (o) => cond(o, "Ready")?.reason === "EnvelopeMissing",
       );
+      figures[`${kind}EnvelopeMissingReportedMs`] = Date.now() - deletedAt;
       expect(lost.status?.state).toBe("Inaccessible");
       expect(lost.status?.dekID).toBe(dekID);
       expect(cond(lost, "Ready")?.status).toBe("False");
@@ -142,18 +151,20 @@ describe("a recorded DEK is never replaced (R1 R2 R4)", () => {
       expect((await read()).status?.dekID).toBe(dekID);
 
       // the Secret restored from its backup: proven (unwrap + KCV) and Available again, same DEK
+      const restoredAt = Date.now();
       await a.core.createNamespacedSecret({ namespace: ns, body: saved });
       const back = await waitFor(
         `${name} Available again`,
         read,
         (o) => o.status?.state === "Available" && ready(o),
       );
+      figures[`${kind}AvailableAfterRestoreMs`] = Date.now() - restoredAt;
       expect(back.status?.dekID).toBe(dekID);
       expect(cond(back, "Stalled")).toBeUndefined();
       expect(cond(back, "Revalidated")?.status).toBe("True");
       const envelope = await readEnvelope(a, ns, secretName);
       expect(envelope.dekID).toBe(dekID);
-      expect(await unwrapsWithKcv(a, envelope, ns, `${name}-key`)).toBe(true);
+      expect(await checkedUnwrap(a, envelope, ns, `${name}-key`)).toBe(true);
     },
   );
 });
@@ -216,7 +227,7 @@ describe("a key or envelope in use cannot be deleted out from under its dependan
       const now = (await read()) as { status?: { dekID?: string; envelopeSecretName?: string } };
       expect(now.status?.dekID).toBe(o.status?.dekID);
       const envelope = await readEnvelope(a, ns, now.status!.envelopeSecretName!);
-      expect(await unwrapsWithKcv(a, envelope, ns, "kp-next")).toBe(true);
+      expect(await checkedUnwrap(a, envelope, ns, "kp-next")).toBe(true);
     }
     const exported = await op.metrics.registry.getSingleMetricAsString("tde_key_accessible");
     expect(exported).not.toContain('keyprotector="kp-in-use"');
@@ -258,7 +269,7 @@ describe("a key or envelope in use cannot be deleted out from under its dependan
     expect(cond(await keyProtector("kek-in-use"), "Accessible")?.status).toBe("True");
     expect((await database("kek-db")).status?.state).toBe("Available");
     const envelope = await readEnvelope(a, ns, db.status!.envelopeSecretName!);
-    expect(await unwrapsWithKcv(a, envelope, ns, "kek-in-use")).toBe(true);
+    expect(await checkedUnwrap(a, envelope, ns, "kek-in-use")).toBe(true);
 
     // released once nothing uses it: the database (Shred) and the KeyProtector go, then the Secret
     await a.delete("EncryptedDatabase", ns, "kek-db");
@@ -300,7 +311,7 @@ describe("a key or envelope in use cannot be deleted out from under its dependan
     );
     const envelope = await readEnvelope(a, ns, secretName);
     expect(envelope.dekID).toBe(db.status?.dekID);
-    expect(await unwrapsWithKcv(a, envelope, opNs, "tde-service-managed-key")).toBe(true);
+    expect(await checkedUnwrap(a, envelope, opNs, "tde-service-managed-key")).toBe(true);
 
     // the database goes: the deletion that was asked for goes through
     await a.delete("EncryptedDatabase", ns, "env-db");
@@ -401,7 +412,6 @@ describe("a key or envelope in use cannot be deleted out from under its dependan
   });
 });
 
-const figures: Record<string, number> = {};
 afterAll(() => {
   process.stderr.write(`[R33 deletion safety] ${JSON.stringify(figures)}\n`);
 });
