@@ -1,5 +1,5 @@
 import type { EncryptedDatabase, EncryptedServer, KeyProtector } from "./api/index.js";
-import { API_VERSION, Reason } from "./api/index.js";
+import { API_VERSION } from "./api/index.js";
 import type { OperatorConfig } from "./config.js";
 import type { ControllerContext } from "./controllers/context.js";
 import { DatabaseReconciler } from "./controllers/database-reconciler.js";
@@ -236,7 +236,7 @@ export class Operator {
         client: this.client,
         dependants: (kp) => keyProtectorDependants(kp, this.servers.store, this.databases.store),
         keySecretBlocked: (kp) => this.keySecretBlocked(kp),
-        onDeletionBlocked: (kp, message) => void events.warning(kp, Reason.InUse, message),
+        warn: (kp, reason, message) => void events.warning(kp, reason, message),
         onGone: (key) => {
           // R28: a KeyProtector that is gone exports no key metrics (they would go stale)
           const labels = { namespace: key.namespace, keyprotector: key.name };

@@ -25,6 +25,7 @@ import type { KeyProber, ProbeOutcome } from "../watchdog/prober.js";
 import { deletionBlockedMessage, IN_USE_FINALIZER, protectionStep } from "./deletion-protection.js";
 import { keyReferenceOf, requirementsOf } from "./key-reference.js";
 import { KeyProtectorKind, type Kube } from "./resources.js";
+import { writeRefusal } from "./write-refusal.js";
 
 export interface KeyProtectorReconcilerDeps {
   keyProtectors: Informer<Kube<KeyProtector>>;
@@ -49,8 +50,8 @@ export interface KeyProtectorReconcilerDeps {
   client?: KubeClient;
   dependants?: (kp: Kube<KeyProtector>) => string[];
   keySecretBlocked?: (kp: Kube<KeyProtector>) => string | undefined;
-  /** told when a deletion starts to wait (or waits for other dependants), for a Warning event */
-  onDeletionBlocked?: (kp: Kube<KeyProtector>, message: string) => void;
+  /** told of what deserves a Warning event: a deletion that waits (InUse), a write refused (WriteRefused) */
+  warn?: (kp: Kube<KeyProtector>, reason: string, message: string) => void;
   /** told when a KeyProtector is gone, so its metrics are no longer exported */
   onGone?: (key: ObjectKey) => void;
 }
@@ -66,6 +67,35 @@ export class KeyProtectorReconciler implements Reconciler {
   constructor(private readonly deps: KeyProtectorReconcilerDeps) {}
 
   async reconcile(key: ObjectKey): Promise<Result | undefined> {
+    try {
+      return await this.pass(key);
+    } catch (error) {
+      await this.reportWriteRefusal(key, error);
+      throw error;
+    }
+  }
+
+  /** R32: a write the API server refused is said on Ready and in a Warning event, not only in the log. */
+  private async reportWriteRefusal(key: ObjectKey, error: unknown): Promise<void> {
+    const refusal = writeRefusal(error);
+    const kp = refusal && this.deps.keyProtectors.store.get(key.namespace, key.name);
+    if (!refusal || !kp || conditionMessage(kp.status?.conditions, ConditionType.Ready) === refusal.message)
+      return;
+    this.deps.warn?.(kp, refusal.reason, refusal.message);
+    const conditions = setCondition(
+      kp.status?.conditions,
+      { type: ConditionType.Ready, status: "False", reason: refusal.reason, message: refusal.message },
+      kp.metadata.generation,
+      this.deps.now(),
+    );
+    try {
+      await this.deps.status.set(KeyProtectorKind, kp, { ...(kp.status ?? {}), conditions });
+    } catch {
+      // the refused write may be this status itself: the event and the pass's error still say it
+    }
+  }
+
+  private async pass(key: ObjectKey): Promise<Result | undefined> {
     const { keyProtectors, prober, probeIntervalMs, now } = this.deps;
     let kp = keyProtectors.store.get(key.namespace, key.name);
     if (!kp) {
@@ -129,12 +159,12 @@ export class KeyProtectorReconciler implements Reconciler {
     const next = statusFrom(kp, outcome, now());
     next.conditions = withProtection(next.conditions, blocked, secretBlocked, kp.metadata.generation, now());
     if (blocked && conditionMessage(kp.status?.conditions, ConditionType.DeletionBlocked) !== blocked)
-      this.deps.onDeletionBlocked?.(kp, blocked);
+      this.deps.warn?.(kp, Reason.InUse, blocked);
     if (
       secretBlocked &&
       conditionMessage(kp.status?.conditions, ConditionType.KeyDeletionBlocked) !== secretBlocked
     )
-      this.deps.onDeletionBlocked?.(kp, secretBlocked);
+      this.deps.warn?.(kp, Reason.InUse, secretBlocked);
     const { written } = await this.deps.status.set(KeyProtectorKind, kp, next);
     const wasAccessible = findCondition(kp.status?.conditions, ConditionType.Accessible)?.status;
     const isAccessible = outcome.access.ok ? "True" : "False";

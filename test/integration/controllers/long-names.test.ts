@@ -16,6 +16,7 @@ import {
   cond,
   type EncryptedDatabase,
   type EncryptedServer,
+  type KeyProtector,
   kc,
   readEnvelope,
   suffix,
@@ -78,6 +79,12 @@ async function provisionAndCheck(name: string) {
     expect(envelope.ownerBinding?.name).toBe(name);
   }
   expect(srv.status?.dekID).not.toBe(db.status?.dekID);
+  // its Events too: an Event's name is derived from the object's, within 253 characters
+  await waitFor(
+    `a DEKCreated event for the ${name.length}-char server`,
+    () => eventsFor(a.core, ns, "EncryptedServer", name),
+    (events) => events.some((e) => e.reason === "DEKCreated"),
+  );
   figures.names += 1;
   figures.longest = Math.max(figures.longest, name.length);
   if (name.length > 63) figures.over63 += 1;
@@ -125,7 +132,7 @@ describe("R32 every valid name works", () => {
     }
   });
 
-  it("a write the API server refuses is reported on Ready, naming the object, and the server converges once it is allowed", async () => {
+  it("a write the API server refuses is reported on Ready, naming the object, and the server and KeyProtector converge once it is allowed", async () => {
     // an admission policy (CEL, in the API server itself) that refuses this server's envelope
     const admission = kc().makeApiClient(k8s.AdmissionregistrationV1Api);
     const policy = `tde-refuse-${id}`;
@@ -137,12 +144,23 @@ describe("R32 every valid name works", () => {
           matchConstraints: {
             resourceRules: [
               { apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["secrets"] },
+              {
+                apiGroups: ["tde.dev"],
+                apiVersions: ["v1alpha1"],
+                operations: ["UPDATE"],
+                resources: ["keyprotectors"],
+              },
             ],
           },
           validations: [
             {
-              expression: "!object.metadata.name.startsWith('tde-esrv-refused')",
+              expression:
+                "request.kind.kind != 'Secret' || !object.metadata.name.startsWith('tde-esrv-refused')",
               message: "envelopes refused by policy",
+            },
+            {
+              expression: "request.kind.kind != 'KeyProtector' || object.metadata.name != 'kp-refused'",
+              message: "KeyProtector updates refused by policy",
             },
           ],
         },
@@ -188,6 +206,20 @@ describe("R32 every valid name works", () => {
     expect(refused.status?.state).not.toBe("Available");
     const events = await eventsFor(a.core, quotaNs, "EncryptedServer", "refused");
     expect(events.some((e) => e.type === "Warning" && e.reason === "WriteRefused")).toBe(true);
+    // a KeyProtector whose finalizer cannot be written says so too
+    await a.local.createKey(quotaNs, "kp-refused", { size: 2048 });
+    await a.create("KeyProtector", quotaNs, "kp-refused", {
+      provider: "Local",
+      local: { secretRef: { name: "kp-refused" } },
+    });
+    const kp = await waitFor(
+      "KeyProtector Ready WriteRefused",
+      () => a.get<KeyProtector>("KeyProtector", quotaNs, "kp-refused"),
+      (o) => cond(o, "Ready")?.reason === "WriteRefused",
+    );
+    expect((kp.status?.conditions ?? []).find((c) => c.type === "Ready")?.message).toContain(
+      `refused to patch keyprotectors ${quotaNs}/kp-refused (422 Invalid): `,
+    );
     await admission.deleteValidatingAdmissionPolicyBinding({ name: policy });
     await admission.deleteValidatingAdmissionPolicy({ name: policy });
     await waitFor(
@@ -196,5 +228,12 @@ describe("R32 every valid name works", () => {
       available,
       60_000,
     );
+    const allowed = await waitFor(
+      "KeyProtector Ready once allowed",
+      () => a.get<KeyProtector>("KeyProtector", quotaNs, "kp-refused"),
+      (o) => cond(o, "Ready")?.status === "True",
+      60_000,
+    );
+    expect(allowed.metadata?.finalizers).toContain("tde.dev/in-use");
   });
 });
