@@ -293,6 +293,13 @@ describe("a key or envelope in use cannot be deleted out from under its dependan
       (await a.core.readNamespacedSecret({ namespace: ns, name: secretName })).metadata?.finalizers,
     ).toContain("tde.dev/in-use");
 
+    // the service-managed KEK Secret is held as well
+    await waitFor(
+      "the service-managed KEK Secret protected",
+      () => a.core.readNamespacedSecret({ namespace: opNs, name: "tde-service-managed-key" }),
+      (s) => s.metadata?.finalizers?.includes("tde.dev/in-use") === true,
+    );
+
     await a.core.deleteNamespacedSecret({ namespace: ns, name: secretName });
     const blocked = await waitFor(
       "EnvelopeDeletionBlocked on the database",
