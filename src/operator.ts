@@ -4,19 +4,35 @@ import type { OperatorConfig } from "./config.js";
 import type { ControllerContext } from "./controllers/context.js";
 import { DatabaseReconciler } from "./controllers/database-reconciler.js";
 import { DekOperations } from "./controllers/dek-operations.js";
+import { deletionBlockedMessage } from "./controllers/deletion-protection.js";
+import {
+  BY_KEY_PROTECTOR,
+  databaseKeyProtectors,
+  envelopeDependants,
+  keyProtectorDependants,
+  keyProtectorIndexValue,
+  localKeyDependants,
+  SERVICE_MANAGED_KEY_PROTECTOR,
+  serverKeyProtectors,
+} from "./controllers/dependants.js";
+import { envelopeOwnerName } from "./controllers/envelope-owner.js";
+import { reportsEnvelopeLoss } from "./controllers/envelope-stall.js";
 import type { ServiceManagedKey } from "./controllers/kek-resolution.js";
+import { keyReferenceOf } from "./controllers/key-reference.js";
+import { probeIsStale } from "./controllers/key-to-watch.js";
 import { KeyProtectorReconciler } from "./controllers/keyprotector-reconciler.js";
 import {
   ENVELOPE_LABEL,
   EncryptedDatabaseKind,
   EncryptedServerKind,
+  envelopeSecretName,
   KeyProtectorKind,
   type Kube,
-  OWNER_KIND_LABEL,
-  OWNER_NAME_LABEL,
+  LOCAL_KEY_LABEL,
   SecretKind,
 } from "./controllers/resources.js";
 import { BY_PRIMARY, primaryIndexValues } from "./controllers/rotation-blocker.js";
+import { SecretProtectionReconciler } from "./controllers/secret-protection.js";
 import { ServerReconciler } from "./controllers/server-reconciler.js";
 import { AzureKeyVaultProvider } from "./kms/azure-key-vault.js";
 import { azureProviderOptions } from "./kms/azure-settings.js";
@@ -44,8 +60,7 @@ import type { KubeEndpoint } from "./runtime/kube-connection.js";
 import { Enforcer } from "./watchdog/enforcement.js";
 import { KeyProber } from "./watchdog/prober.js";
 
-/** The name of the operator's own KeyProtector for the service-managed key (R7, R9). */
-export const SERVICE_MANAGED_KEY_PROTECTOR = "tde-service-managed";
+export { SERVICE_MANAGED_KEY_PROTECTOR };
 
 export interface OperatorOptions {
   config: OperatorConfig;
@@ -72,6 +87,8 @@ export class Operator {
   readonly servers: Informer<Kube<EncryptedServer>>;
   readonly databases: Informer<Kube<EncryptedDatabase>>;
   readonly envelopes: Informer<KubeObject>;
+  /** Secrets labelled tde.dev/local-key=true: the Local provider's KEKs (R7), for their protection (R33) */
+  readonly localKeys: Informer<KubeObject>;
   readonly controllers: Controller[];
   readonly local: LocalKeyProvider;
   readonly prober: KeyProber;
@@ -101,6 +118,7 @@ export class Operator {
     this.servers = this.informers.for<Kube<EncryptedServer>>(EncryptedServerKind);
     this.databases = this.informers.for<Kube<EncryptedDatabase>>(EncryptedDatabaseKind);
     this.envelopes = this.informers.for<KubeObject>(SecretKind, { labelSelector: `${ENVELOPE_LABEL}=true` });
+    this.localKeys = this.informers.for<KubeObject>(SecretKind, { labelSelector: `${LOCAL_KEY_LABEL}=true` });
     indexDependants(this.servers, this.databases);
 
     // the Local provider's "vault" calls: a client of their own, bounded by the provider's timeout
@@ -146,6 +164,13 @@ export class Operator {
         }),
     });
     this.smk = { namespace: config.operatorNamespace, keyProtectorName: SERVICE_MANAGED_KEY_PROTECTOR };
+    const prober = this.prober;
+    this.probeClock = {
+      lastProbe: (ref) => prober.lastProbe(ref),
+      intervalMs: config.probeIntervalMs,
+      // set when the controllers start (a standby replica has probed nothing, and that is not staleness)
+      startedAt: new Date(8.64e15),
+    };
     const status = new StatusWriter(this.client, { fieldManager: "tde-operator" });
     const events = new EventRecorder(this.client, {
       component: "tde-operator",
@@ -164,6 +189,7 @@ export class Operator {
       envelopes: this.envelopes,
       smk: this.smk,
       now,
+      probes: this.probeClock,
       log,
       metrics,
       ...(config.retainedWrapRetentionMs === undefined
@@ -212,6 +238,17 @@ export class Operator {
           if (accessible) void events.normal(kp, "KeyAccessible", message);
           else void events.warning(kp, reason, message);
         },
+        client: this.client,
+        dependants: (kp) => keyProtectorDependants(kp, this.servers.store, this.databases.store),
+        keySecretBlocked: (kp) => this.keySecretBlocked(kp),
+        warn: (kp, reason, message) => void events.warning(kp, reason, message),
+        onGone: (key) => {
+          // R28: a KeyProtector that is gone exports no key metrics (they would go stale)
+          const labels = { namespace: key.namespace, keyprotector: key.name };
+          metrics.keyAccessible.remove(labels);
+          metrics.keyAccessLostSeconds.remove(labels);
+          metrics.keyExpiry.remove(labels);
+        },
         onProbed: (kp, st) => {
           const labels = { namespace: kp.metadata.namespace ?? "", keyprotector: kp.metadata.name ?? "" };
           const ok = st.conditions?.find((c) => c.type === "Accessible")?.status === "True";
@@ -223,10 +260,58 @@ export class Operator {
           if (st.expiresOn) metrics.keyExpiry.set(labels, Date.parse(st.expiresOn) / 1000);
         },
       }),
-    }).watchPrimary(
-      this.keyProtectors,
-      ({ type, old, obj }) => type !== "update" || old?.metadata.generation !== obj.metadata.generation,
-    );
+    })
+      .watchPrimary(
+        this.keyProtectors,
+        ({ type, old, obj }) =>
+          type !== "update" ||
+          old?.metadata.generation !== obj.metadata.generation ||
+          Boolean(old?.metadata.deletionTimestamp) !== Boolean(obj.metadata.deletionTimestamp),
+      )
+      // R33: a KeyProtector whose deletion waits looks again when a dependant changes or goes,
+      // and one whose Local KEK Secret's deletion waits shows it
+      .watch(this.servers, (s) => this.deletingKeyProtectors(s.metadata.namespace))
+      .watch(this.databases, (d) => this.deletingKeyProtectors(d.metadata.namespace))
+      .watch(this.localKeys, (secret) => this.keyProtectorsNaming(secret));
+
+    // R33: envelope Secrets and Local KEK Secrets are held while something depends on them
+    const envelopeProtection = new Controller({
+      name: "envelope-protection",
+      observer: observer("envelope-protection"),
+      concurrency: Math.max(1, Math.min(config.workers, 4)),
+      reconciler: new SecretProtectionReconciler({
+        client: this.client,
+        secrets: this.envelopes,
+        events,
+        subject: (secret) => `the envelope Secret ${secret.metadata?.namespace}/${secret.metadata?.name}`,
+        dependants: (secret) => envelopeDependants(secret, this.servers.store, this.databases.store),
+        // an envelope retained after its owner was deleted is not held (a person may delete it)
+        protects: (secret) => envelopeDependants(secret, this.servers.store, this.databases.store).length > 0,
+        advice:
+          "Delete the resource that uses it (its deletionPolicy then decides), or leave the envelope in place",
+      }),
+    })
+      .watchPrimary(this.envelopes)
+      // an owner that goes (or starts going) lets its envelope go; its other changes do not matter here
+      .watch(this.servers, (s) => [envelopeKey(s, "EncryptedServer")], ownerLeaving)
+      .watch(this.databases, (d) => [envelopeKey(d, "EncryptedDatabase")], ownerLeaving);
+    const localKeyProtection = new Controller({
+      name: "local-key-protection",
+      observer: observer("local-key-protection"),
+      concurrency: 1,
+      reconciler: new SecretProtectionReconciler({
+        client: this.client,
+        secrets: this.localKeys,
+        events,
+        subject: (secret) => `the Local KEK Secret ${secret.metadata?.namespace}/${secret.metadata?.name}`,
+        dependants: (secret) => localKeyDependants(secret, this.keyProtectors.store, this.envelopes.store),
+        advice:
+          "Point the KeyProtectors at another key and let their dependants re-wrap, delete them, or delete the envelopes; deleting the key material would make those DEKs undecryptable",
+      }),
+    })
+      .watchPrimary(this.localKeys)
+      .watch(this.keyProtectors, (kp) => localKeyOf(kp))
+      .watch(this.envelopes, () => this.deletingLocalKeys());
 
     const serverController = new Controller({
       name: "encryptedserver",
@@ -236,7 +321,7 @@ export class Operator {
     })
       .watchPrimary(this.servers)
       .watch(this.keyProtectors, (kp) =>
-        this.servers.store.byIndex(BY_KEY_PROTECTOR, kpIndexValue(kp)).map((s) => keyOfObj(s)),
+        this.servers.store.byIndex(BY_KEY_PROTECTOR, keyProtectorIndexValue(kp)).map((s) => keyOfObj(s)),
       )
       .watch(this.envelopes, (secret) => ownerKeys(secret, "EncryptedServer"));
 
@@ -248,7 +333,7 @@ export class Operator {
     })
       .watchPrimary(this.databases)
       .watch(this.keyProtectors, (kp) => [
-        ...this.databases.store.byIndex(BY_KEY_PROTECTOR, kpIndexValue(kp)).map((d) => keyOfObj(d)),
+        ...this.databases.store.byIndex(BY_KEY_PROTECTOR, keyProtectorIndexValue(kp)).map((d) => keyOfObj(d)),
         // a secondary missing this key material (R20) picks it up from any KeyProtector of its namespace
         ...this.databases.store
           .list(kp.metadata.namespace)
@@ -265,8 +350,15 @@ export class Operator {
       .watch(this.databases, (d) => [...primaryKeys(d), ...secondaryKeys(d)])
       .watch(this.envelopes, (secret) => ownerKeys(secret, "EncryptedDatabase"));
 
-    this.controllers = [kpController, serverController, databaseController];
+    this.controllers = [
+      kpController,
+      serverController,
+      databaseController,
+      envelopeProtection,
+      localKeyProtection,
+    ];
     metrics.setStateSource(() => stateCounts(this.servers, this.databases));
+    metrics.setEnvelopeLossSource(() => envelopeLossCounts(this.servers, this.databases));
     this.workqueueGauge = setInterval(() => {
       for (const c of this.controllers) metrics.workqueueDepth.set({ controller: c.name }, c.queue.depth);
     }, 5_000);
@@ -274,6 +366,71 @@ export class Operator {
   }
 
   private readonly workqueueGauge: NodeJS.Timeout;
+  private readonly probeClock: NonNullable<ControllerContext["probes"]>;
+  private staleSweep: NodeJS.Timeout | undefined;
+
+  /**
+   * R33: a key whose probes stopped would leave its dependants showing the last KeyAccessible it
+   * saw. Once per probe interval, the dependants of every key not probed for two intervals are
+   * reconciled (they then say Unknown) and its KeyProtector is woken. Nothing happens for keys
+   * probed on time (no API call, no write).
+   */
+  private sweepStaleProbes(): void {
+    const now = (this.options.now ?? (() => new Date()))();
+    for (const kp of this.keyProtectors.store.list()) {
+      const lastProbe = this.prober.lastProbe(keyReferenceOf(kp));
+      const stale = probeIsStale({
+        lastProbe,
+        now,
+        intervalMs: this.probeClock.intervalMs,
+        startedAt: this.probeClock.startedAt,
+      });
+      if (!stale) continue;
+      const [kpController, serverController, databaseController] = this.controllers;
+      kpController?.enqueue(keyOfObj(kp));
+      const value = keyProtectorIndexValue(kp);
+      for (const s of this.servers.store.byIndex(BY_KEY_PROTECTOR, value))
+        serverController?.enqueue(keyOfObj(s));
+      for (const d of this.databases.store.byIndex(BY_KEY_PROTECTOR, value))
+        databaseController?.enqueue(keyOfObj(d));
+    }
+  }
+
+  /** KeyProtectors being deleted that a change in this namespace may release (and the service-managed one). */
+  private deletingKeyProtectors(namespace: string | undefined) {
+    const smk = this.keyProtectors.store.get(this.smk.namespace, this.smk.keyProtectorName);
+    return [...this.keyProtectors.store.list(namespace), ...(smk ? [smk] : [])]
+      .filter((kp) => kp.metadata.deletionTimestamp)
+      .map((kp) => keyOfObj(kp));
+  }
+
+  /** The KeyProtectors that name a Local KEK Secret. */
+  private keyProtectorsNaming(secret: KubeObject) {
+    return this.keyProtectors.store
+      .list(secret.metadata?.namespace)
+      .filter((kp) => kp.spec.provider === "Local" && kp.spec.local?.secretRef.name === secret.metadata?.name)
+      .map((kp) => keyOfObj(kp));
+  }
+
+  /** Local KEK Secrets being deleted: an envelope's change may release them. */
+  private deletingLocalKeys() {
+    return this.localKeys.store
+      .list()
+      .filter((s) => s.metadata?.deletionTimestamp)
+      .map((s) => ({ namespace: s.metadata?.namespace ?? "", name: s.metadata?.name ?? "" }));
+  }
+
+  /** R33: why the deletion of a Local KeyProtector's KEK Secret waits, when it does. */
+  private keySecretBlocked(kp: Kube<KeyProtector>): string | undefined {
+    if (kp.spec.provider !== "Local" || !kp.spec.local) return undefined;
+    const secret = this.localKeys.store.get(kp.metadata.namespace ?? "", kp.spec.local.secretRef.name);
+    if (!secret?.metadata?.deletionTimestamp) return undefined;
+    return deletionBlockedMessage(
+      `the Local KEK Secret ${secret.metadata.namespace}/${secret.metadata.name}`,
+      localKeyDependants(secret, this.keyProtectors.store, this.envelopes.store),
+      "Point this KeyProtector's dependants at another key (their DEKs are re-wrapped online), then delete this KeyProtector",
+    );
+  }
 
   /** Starts the informers (safe on a standby replica: read-only). */
   startInformers(): void {
@@ -287,11 +444,15 @@ export class Operator {
   /** Creates the service-managed key and its KeyProtector if missing, then runs the controllers until stopped. */
   async run(): Promise<void> {
     await this.ensureServiceManagedKey();
+    this.probeClock.startedAt = (this.options.now ?? (() => new Date()))();
+    this.staleSweep = setInterval(() => this.sweepStaleProbes(), this.probeClock.intervalMs);
+    this.staleSweep.unref();
     await Promise.all(this.controllers.map((c) => c.start()));
   }
 
   async stop(): Promise<void> {
     clearInterval(this.workqueueGauge);
+    clearInterval(this.staleSweep);
     await Promise.all(this.controllers.map((c) => c.stop()));
     await this.informers.stop();
   }
@@ -322,18 +483,27 @@ export class Operator {
   }
 }
 
-const BY_KEY_PROTECTOR = "byKeyProtector";
 const BY_SERVER = "byServer";
+
+function envelopeKey(
+  o: { metadata: { namespace?: string; name?: string } },
+  kind: "EncryptedServer" | "EncryptedDatabase",
+) {
+  return { namespace: o.metadata.namespace ?? "", name: envelopeSecretName(kind, o.metadata.name ?? "") };
+}
+
+function ownerLeaving({ type, obj }: { type: string; obj: KubeObject }): boolean {
+  return type === "delete" || Boolean(obj.metadata?.deletionTimestamp);
+}
+
+function localKeyOf(kp: Kube<KeyProtector>) {
+  return kp.spec.provider === "Local" && kp.spec.local
+    ? [{ namespace: kp.metadata.namespace ?? "", name: kp.spec.local.secretRef.name }]
+    : [];
+}
 
 function keyOfObj(o: { metadata: { namespace?: string; name?: string } }) {
   return { namespace: o.metadata.namespace ?? "", name: o.metadata.name ?? "" };
-}
-
-function kpIndexValue(kp: Kube<KeyProtector>): string {
-  return kp.metadata.name === SERVICE_MANAGED_KEY_PROTECTOR &&
-    kp.metadata.labels?.["app.kubernetes.io/managed-by"] === "tde-operator"
-    ? "smk"
-    : `${kp.metadata.namespace}/${kp.metadata.name}`;
 }
 
 /** Indexes servers and databases by the KeyProtectors and servers they depend on, so a key event wakes exactly its dependants. */
@@ -341,37 +511,15 @@ function indexDependants(
   servers: Informer<Kube<EncryptedServer>>,
   databases: Informer<Kube<EncryptedDatabase>>,
 ): void {
-  servers.store.addIndex(BY_KEY_PROTECTOR, (s) => {
-    const ns = s.metadata.namespace;
-    const values = new Set<string>();
-    const ref = s.spec.protector.keyProtectorRef?.name;
-    if (s.spec.protector.type === "ServiceManaged") values.add("smk");
-    else if (ref) values.add(`${ns}/${ref}`);
-    const recorded = s.status?.protector?.keyProtectorName;
-    if (recorded) values.add(`${ns}/${recorded}`);
-    if (s.status?.protector?.type === "ServiceManaged") values.add("smk");
-    return [...values];
-  });
-  databases.store.addIndex(BY_KEY_PROTECTOR, (d) => {
-    const ns = d.metadata.namespace;
-    const values = new Set<string>();
-    const own = d.spec.encryptionProtector?.keyProtectorRef?.name;
-    if (own) values.add(`${ns}/${own}`);
-    for (const k of d.spec.keys ?? []) values.add(`${ns}/${k.keyProtectorRef.name}`);
-    const eff = d.status?.effectiveProtector;
-    if (eff?.keyProtectorName) values.add(`${ns}/${eff.keyProtectorName}`);
-    if (eff?.type === "ServiceManaged" || d.spec.encryptionProtector?.type === "ServiceManaged")
-      values.add("smk");
-    return [...values];
-  });
+  servers.store.addIndex(BY_KEY_PROTECTOR, serverKeyProtectors);
+  databases.store.addIndex(BY_KEY_PROTECTOR, databaseKeyProtectors);
   databases.store.addIndex(BY_SERVER, (d) => [`${d.metadata.namespace}/${d.spec.serverRef.name}`]);
   databases.store.addIndex(BY_PRIMARY, primaryIndexValues);
 }
 
 function ownerKeys(secret: KubeObject, kind: string) {
-  const labels = secret.metadata?.labels ?? {};
-  if (labels[OWNER_KIND_LABEL] !== kind || !labels[OWNER_NAME_LABEL]) return [];
-  return [{ namespace: secret.metadata?.namespace ?? "", name: labels[OWNER_NAME_LABEL] }];
+  const owner = envelopeOwnerName(secret, kind);
+  return owner ? [{ namespace: secret.metadata?.namespace ?? "", name: owner }] : [];
 }
 
 function primaryKeys(d: Kube<EncryptedDatabase>) {
@@ -402,4 +550,25 @@ function stateCounts(servers: Informer<Kube<EncryptedServer>>, databases: Inform
     const [kind, state] = k.split("\u0000") as [string, string];
     return { kind, state, count };
   });
+}
+
+/** R2: resources whose recorded DEK's envelope is lost, by kind and reason (tde_envelopes_lost). */
+function envelopeLossCounts(
+  servers: Informer<Kube<EncryptedServer>>,
+  databases: Informer<Kube<EncryptedDatabase>>,
+) {
+  const counts = new Map<string, { kind: string; reason: string; count: number }>();
+  for (const [kind, list] of [
+    ["EncryptedServer", servers.store.list()],
+    ["EncryptedDatabase", databases.store.list()],
+  ] as const) {
+    for (const o of list) {
+      if (!reportsEnvelopeLoss(o.status?.conditions)) continue;
+      const reason = o.status?.conditions?.find((c) => c.type === "Ready")?.reason ?? "";
+      const entry = counts.get(`${kind}/${reason}`) ?? { kind, reason, count: 0 };
+      entry.count += 1;
+      counts.set(`${kind}/${reason}`, entry);
+    }
+  }
+  return [...counts.values()];
 }

@@ -52,6 +52,14 @@ export const ConditionType = {
   ReplicationLinked: "ReplicationLinked",
   /** EncryptedDatabase and EncryptedServer created as a copy: the source DEK was copied (R23, R24). */
   Restored: "Restored",
+  /** R27: the spec cannot be applied and waiting will not help (set only while it holds). */
+  Stalled: "Stalled",
+  /** R33: a deletion waits because something still depends on the object (set only while it does). */
+  DeletionBlocked: "DeletionBlocked",
+  /** R33, KeyProtector: the deletion of its Local KEK Secret waits for what depends on it. */
+  KeyDeletionBlocked: "KeyDeletionBlocked",
+  /** R33, EncryptedServer and EncryptedDatabase: the deletion of its envelope Secret waits for it. */
+  EnvelopeDeletionBlocked: "EnvelopeDeletionBlocked",
 } as const;
 export type ConditionTypeName = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -122,6 +130,15 @@ export const Reason = {
   NotAllowedBySource: "NotAllowedBySource",
   MissingRestoreKeys: "MissingRestoreKeys",
   Restored: "Restored",
+  // a recorded DEK's envelope Secret (R1, R2, R4): never replaced by a new DEK
+  EnvelopeMissing: "EnvelopeMissing",
+  EnvelopeUnreadable: "EnvelopeUnreadable",
+  EnvelopeDEKMismatch: "EnvelopeDEKMismatch",
+  // a write the API server refused (R32)
+  WriteRefused: "WriteRefused",
+  // deletion protection (R33)
+  InUse: "InUse",
+  KeyNotProbed: "KeyNotProbed",
 } as const;
 export type ReasonName = (typeof Reason)[keyof typeof Reason];
 

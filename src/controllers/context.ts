@@ -1,4 +1,5 @@
 import type { EncryptedDatabase, EncryptedServer, KeyProtector } from "../api/index.js";
+import type { KeyReference } from "../kms/provider.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { EventRecorder, Informer, KubeClient, KubeObject, StatusWriter } from "../runtime/index.js";
@@ -21,6 +22,8 @@ export interface ControllerContext {
   envelopes: Informer<KubeObject>;
   smk: ServiceManagedKey;
   now: () => Date;
+  /** R33: when each key was last probed (the prober's memory), to tell a stale KeyAccessible=True */
+  probes?: { lastProbe(ref: KeyReference): Date | undefined; intervalMs: number; startedAt: Date };
   log: Logger;
   /** R16: how long a retained wrap is kept after nothing depends on it (default 2h) */
   retainedWrapRetentionMs?: number;

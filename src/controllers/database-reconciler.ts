@@ -33,8 +33,10 @@ import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, Kek, OwnerCheck } from "./dek-operations.js";
 import { keyIDBelongsTo } from "./dek-operations.js";
 import { cachedEnvelope } from "./envelope-cache.js";
+import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope, reportsEnvelopeLoss } from "./envelope-stall.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { type CurrentKey, reconcileKeyList } from "./key-history.js";
+import { keyToWatch, withFreshProbe } from "./key-to-watch.js";
 import { envelopeRefusal, ownerOf } from "./owner-binding.js";
 import { chooseProtector, type ProtectorChoice } from "./protector-choice.js";
 import { linkedSecondaries, linkSecondary, secondariesMissingKey } from "./replication.js";
@@ -43,7 +45,7 @@ import { EncryptedDatabaseKind, envelopeSecretName, FINALIZER, type Kube } from 
 import { planRestore } from "./restore.js";
 import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
 import { rotationBlocker, secondariesOf } from "./rotation-blocker.js";
-import { writeStatus } from "./status-write.js";
+import { reportWriteRefusal, writeStatus } from "./status-write.js";
 
 type Database = Kube<EncryptedDatabase>;
 type SetCondition = (
@@ -62,6 +64,15 @@ export class DatabaseReconciler implements Reconciler {
   constructor(private readonly ctx: ControllerContext) {}
 
   async reconcile(key: ObjectKey): Promise<Result | undefined> {
+    try {
+      return await this.pass(key);
+    } catch (error) {
+      await reportWriteRefusal(this.ctx, EncryptedDatabaseKind, this.ctx.databases, key, error);
+      throw error;
+    }
+  }
+
+  private async pass(key: ObjectKey): Promise<Result | undefined> {
     const ctx = this.ctx;
     let db = ctx.databases.store.get(key.namespace, key.name);
     if (!db) return undefined;
@@ -82,6 +93,18 @@ export class DatabaseReconciler implements Reconciler {
       await this.writeStatus(db!, prev.state, next);
       return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
     };
+
+    // R1, R2, R4: the envelope first; once a DEK id is recorded it is never replaced
+    const secretName = envelopeSecretName("EncryptedDatabase", key.name);
+    const own = await ownEnvelope(ctx, "EncryptedDatabase", db, secretName, prev, conditions, set);
+    if (own.lost) {
+      next.state = own.state;
+      if (own.state === "Inaccessible") next.inaccessibleSince ??= now.toISOString();
+      return finish(ENVELOPE_LOSS_RECHECK_MS);
+    }
+    // an envelope given back (from a backup) is proven by a revalidation before the database is Available
+    const envelopeReturned = own.returned;
+    conditions = own.conditions;
 
     const server = ctx.servers.store.get(key.namespace, db.spec.serverRef.name);
     if (!server) {
@@ -123,14 +146,22 @@ export class DatabaseReconciler implements Reconciler {
       );
     }
     const choice = decision.choice;
-    const resolved: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
-    if (!resolved.ok) {
+    const chosen: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
+    // R10, R33: once the DEK exists the watchdog keeps watching the key that protects it, even
+    // when the KeyProtector asked for does not resolve
+    const recorded = current
+      ? resolveKek(ctx.keyProtectors.store, key.namespace, current, ctx.smk)
+      : undefined;
+    const protecting = own.envelope ? protectorWrap(own.envelope.envelope) : undefined;
+    const watched = keyToWatch(chosen, recorded, protecting, prev.keyAccessLostSince);
+    if (!watched) {
       next.state ??= "Provisioning";
-      set(ConditionType.Ready, "False", resolved.reason, resolved.message);
+      if (!chosen.ok) set(ConditionType.Ready, "False", chosen.reason, chosen.message);
       return finish();
     }
+    const resolved = withFreshProbe(ctx, watched.resolved, now);
     const candidates = unwrapCandidates(ctx.keyProtectors.store, key.namespace, ctx.smk);
-    let readyBlock: { reason: string; message: string } | undefined;
+    let readyBlock: { reason: string; message: string } | undefined = watched.block;
     const role = db.spec.replication?.role;
     const isCopy = role === "Secondary" || db.spec.restore !== undefined;
 
@@ -161,7 +192,6 @@ export class DatabaseReconciler implements Reconciler {
 
     // The key to wrap with: the effective protector, pinned to its version when autoRotation is
     // off (R6), or, for a secondary, its own key holding the primary's protector (R21).
-    const secretName = envelopeSecretName("EncryptedDatabase", key.name);
     // R31: every use of the envelope is on this database's behalf, checked against its binding
     const check: OwnerCheck = { owner: ownerOf("EncryptedDatabase", db), recordedDekID: prev.dekID };
     const adoptWith = { candidates, recordedDekID: prev.dekID };
@@ -186,7 +216,7 @@ export class DatabaseReconciler implements Reconciler {
       return finish(refusal.requeueAfterMs);
     };
     const ownSecret = { namespace: key.namespace, name: secretName };
-    let envelope = cachedEnvelope(this.ctx, key.namespace, secretName);
+    let envelope = own.envelope;
     if (envelope && envelope.envelope.dekID !== prev.dekID) {
       // an envelope the status does not record (a crash before the status write, or a planted Secret)
       try {
@@ -196,7 +226,8 @@ export class DatabaseReconciler implements Reconciler {
       }
     }
     let target: Kek = resolved.kek;
-    let targetChoice: ProtectorChoice = choice;
+    // watching the key it last knew, the database keeps the protector its status records
+    let targetChoice: ProtectorChoice = watched.block && current ? current : choice;
     if (envelope && !db.spec.autoRotation) {
       const wrap = protectorWrap(envelope.envelope);
       if (wrap && wrap.thumbprint !== target.thumbprint && keyIDBelongsTo(target.ref, wrap.keyID)) {
@@ -506,16 +537,20 @@ export class DatabaseReconciler implements Reconciler {
     envelope = pruning.envelope;
 
     // Key access: the effective protector's, and the server's state (R10-R12, R23).
-    const serverInaccessible = (server as Kube<EncryptedServer>).status?.state === "Inaccessible";
+    // a server whose own envelope is lost (R2) holds its own DEK back, not this database's
+    const serverInaccessible =
+      (server as Kube<EncryptedServer>).status?.state === "Inaccessible" &&
+      !reportsEnvelopeLoss(server.status?.conditions);
     const access = decideAccess({
       // R23: a copy (restore or replica) starts Inaccessible until it is revalidated
       state: (prev.state ?? (isCopy ? "Inaccessible" : undefined)) as State | undefined,
       accessible: resolved.access.accessible,
+      ...(resolved.access.unknown ? { unknown: resolved.access.unknown } : {}),
       ...(resolved.access.reason ? { reason: resolved.access.reason } : {}),
       ...(resolved.access.detail ? { detail: resolved.access.detail } : {}),
       ...(resolved.access.lostSince ? { lostSince: resolved.access.lostSince } : {}),
       gracePeriodMs: parseDuration(server.spec.keyAccessGracePeriod),
-      revalidation: server.spec.revalidation,
+      revalidation: envelopeReturned ? "Automatic" : server.spec.revalidation,
       ...(server.spec.revalidationToken !== undefined
         ? { revalidationToken: server.spec.revalidationToken }
         : {}),
@@ -566,7 +601,7 @@ export class DatabaseReconciler implements Reconciler {
         "Inaccessible",
         serverInaccessible ? `server ${server.metadata.name} is Inaccessible` : access.condition.message,
       );
-    else if (access.condition.status === "False")
+    else if (access.condition.status !== "True")
       set(ConditionType.Ready, "False", access.condition.reason, access.condition.message);
     else
       set(
@@ -672,8 +707,8 @@ export class DatabaseReconciler implements Reconciler {
     if (db.status?.state !== "Deleting") {
       await this.writeStatus(db, db.status?.state, { ...(db.status ?? {}), state: "Deleting" });
     }
+    await ctx.dek.release(namespace, envelopeSecretName("EncryptedDatabase", name), db.spec.deletionPolicy);
     if (db.spec.deletionPolicy === "Shred") {
-      await ctx.dek.delete(namespace, envelopeSecretName("EncryptedDatabase", name));
       void ctx.events.normal(
         db,
         "Shredded",

@@ -32,8 +32,22 @@ import {
   type KmsRegistry,
   refForKeyID,
 } from "../kms/provider.js";
-import { isAlreadyExists, isNotFound, type KubeClient, type KubeObject } from "../runtime/index.js";
-import { ENVELOPE_LABEL, OWNER_KIND_LABEL, OWNER_NAME_LABEL, SecretKind } from "./resources.js";
+import {
+  isAlreadyExists,
+  isNotFound,
+  type KubeClient,
+  type KubeObject,
+  removeFinalizer,
+} from "../runtime/index.js";
+import { labelValueFor } from "../runtime/names.js";
+import { IN_USE_FINALIZER } from "./deletion-protection.js";
+import {
+  ENVELOPE_LABEL,
+  OWNER_KIND_LABEL,
+  OWNER_NAME_ANNOTATION,
+  OWNER_NAME_LABEL,
+  SecretKind,
+} from "./resources.js";
 
 /** A KEK ready to wrap: where it is, the exact version and its thumbprint. */
 export interface Kek {
@@ -185,8 +199,15 @@ export class DekOperations {
     adopt: { candidates: readonly KeyReference[]; recordedDekID?: string | undefined },
   ): Promise<EnvelopeSecret> {
     const body = envelopeSecret(namespace, name, envelope, {
-      labels: { [ENVELOPE_LABEL]: "true", [OWNER_KIND_LABEL]: owner.kind, [OWNER_NAME_LABEL]: owner.name },
+      labels: {
+        [ENVELOPE_LABEL]: "true",
+        [OWNER_KIND_LABEL]: owner.kind,
+        [OWNER_NAME_LABEL]: labelValueFor(owner.name),
+      },
+      annotations: { [OWNER_NAME_ANNOTATION]: owner.name },
     }) as unknown as KubeObject;
+    // R33: held while its owner lives, from its first write (no second write to protect it)
+    body.metadata = { ...body.metadata, finalizers: [IN_USE_FINALIZER] };
     try {
       const secret = await this.client.create(SecretKind, namespace, body);
       return { secret, envelope };
@@ -341,9 +362,16 @@ export class DekOperations {
     return next === current.envelope ? current : this.write(current, next);
   }
 
-  async delete(namespace: string, name: string): Promise<void> {
+  /**
+   * R25, R33: when the owner is deleted, its envelope is let go: `Shred` deletes it (every wrap of
+   * the DEK), `Retain` keeps it but removes the in-use finalizer, so that a person can delete the
+   * retained envelope later (nothing depends on it any more: a restore copies it first).
+   */
+  async release(namespace: string, name: string, policy: "Retain" | "Shred"): Promise<void> {
     try {
-      await this.client.delete(SecretKind, namespace, name);
+      if (policy === "Shred") await this.client.delete(SecretKind, namespace, name);
+      const current = await this.client.get(SecretKind, namespace, name);
+      await removeFinalizer(this.client, SecretKind, current, IN_USE_FINALIZER);
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }

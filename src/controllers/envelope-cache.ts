@@ -1,6 +1,7 @@
-import { decodeEnvelopeSecret } from "../crypto/index.js";
+import { decodeEnvelopeSecret, EnvelopeError } from "../crypto/index.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret } from "./dek-operations.js";
+import type { EnvelopeObservation } from "./envelope-loss.js";
 
 /** An envelope Secret from the operator's cache of envelopes (no API call), decoded. */
 export function cachedEnvelope(
@@ -14,6 +15,27 @@ export function cachedEnvelope(
     secret,
     envelope: decodeEnvelopeSecret(secret as { type?: string; data?: Record<string, string> }),
   };
+}
+
+/**
+ * A resource's own envelope as it is (R1, R2): from the cache, decoded; when the cache has none
+ * but the status records a DEK, confirmed by one read of the API (so a cache that lags never
+ * passes for a lost envelope; this costs a read only when the envelope looks lost).
+ */
+export async function observeOwnEnvelope(
+  ctx: ControllerContext,
+  namespace: string,
+  name: string,
+  recordedDekID: string | undefined,
+): Promise<{ envelope?: EnvelopeSecret; found: EnvelopeObservation["found"] }> {
+  try {
+    const cached = cachedEnvelope(ctx, namespace, name);
+    const envelope = cached ?? (recordedDekID ? await ctx.dek.read(namespace, name) : undefined);
+    return envelope ? { envelope, found: { dekID: envelope.envelope.dekID } } : { found: { missing: true } };
+  } catch (error) {
+    if (!(error instanceof EnvelopeError)) throw error;
+    return { found: { unreadable: (error as Error).message } };
+  }
 }
 
 /** R12: a state change is a metric and (after the first state) an Event. */

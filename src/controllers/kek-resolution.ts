@@ -16,6 +16,8 @@ export interface KeyAccess {
   reason?: string;
   detail?: string;
   lostSince?: string;
+  /** R33: nothing has probed the key lately: its access is unknown (then `accessible` is false) */
+  unknown?: { reason: string; message: string };
 }
 
 export type KekResolution =

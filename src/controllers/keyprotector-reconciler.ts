@@ -1,17 +1,31 @@
 import {
+  type Condition,
   ConditionType,
   findCondition,
   type KeyProtector,
   type KeyProtectorStatus,
   Reason,
+  removeCondition,
   setCondition,
   shortThumbprint,
 } from "../api/index.js";
 import type { Logger } from "../observability/logger.js";
-import type { Informer, ObjectKey, Reconciler, Result, StatusWriter } from "../runtime/index.js";
+import {
+  addFinalizer,
+  hasFinalizer,
+  type Informer,
+  type KubeClient,
+  type ObjectKey,
+  type Reconciler,
+  type Result,
+  removeFinalizer,
+  type StatusWriter,
+} from "../runtime/index.js";
 import type { KeyProber, ProbeOutcome } from "../watchdog/prober.js";
+import { deletionBlockedMessage, IN_USE_FINALIZER, protectionStep } from "./deletion-protection.js";
 import { keyReferenceOf, requirementsOf } from "./key-reference.js";
 import { KeyProtectorKind, type Kube } from "./resources.js";
+import { writeRefusal } from "./write-refusal.js";
 
 export interface KeyProtectorReconcilerDeps {
   keyProtectors: Informer<Kube<KeyProtector>>;
@@ -28,6 +42,18 @@ export interface KeyProtectorReconcilerDeps {
    * never resolved a key: a key that vanished later is reported KeyNotFound, never replaced.
    */
   createLocalKey?: (namespace: string, name: string, size: number) => Promise<void>;
+  /**
+   * R33: deletion protection. `dependants` names the servers and databases that use the
+   * KeyProtector; `keySecretBlocked` says why the deletion of its Local KEK Secret waits, if it
+   * does. Without `client` nothing is protected (unit tests of the probe alone).
+   */
+  client?: KubeClient;
+  dependants?: (kp: Kube<KeyProtector>) => string[];
+  keySecretBlocked?: (kp: Kube<KeyProtector>) => string | undefined;
+  /** told of what deserves a Warning event: a deletion that waits (InUse), a write refused (WriteRefused) */
+  warn?: (kp: Kube<KeyProtector>, reason: string, message: string) => void;
+  /** told when a KeyProtector is gone, so its metrics are no longer exported */
+  onGone?: (key: ObjectKey) => void;
 }
 
 /**
@@ -41,14 +67,74 @@ export class KeyProtectorReconciler implements Reconciler {
   constructor(private readonly deps: KeyProtectorReconcilerDeps) {}
 
   async reconcile(key: ObjectKey): Promise<Result | undefined> {
+    try {
+      return await this.pass(key);
+    } catch (error) {
+      await this.reportWriteRefusal(key, error);
+      throw error;
+    }
+  }
+
+  /** R32: a write the API server refused is said on Ready and in a Warning event, not only in the log. */
+  private async reportWriteRefusal(key: ObjectKey, error: unknown): Promise<void> {
+    const refusal = writeRefusal(error);
+    const kp = refusal && this.deps.keyProtectors.store.get(key.namespace, key.name);
+    if (!refusal || !kp || conditionMessage(kp.status?.conditions, ConditionType.Ready) === refusal.message)
+      return;
+    this.deps.warn?.(kp, refusal.reason, refusal.message);
+    const conditions = setCondition(
+      kp.status?.conditions,
+      { type: ConditionType.Ready, status: "False", reason: refusal.reason, message: refusal.message },
+      kp.metadata.generation,
+      this.deps.now(),
+    );
+    try {
+      await this.deps.status.set(KeyProtectorKind, kp, { ...(kp.status ?? {}), conditions });
+    } catch {
+      // the refused write may be this status itself: the event and the pass's error still say it
+    }
+  }
+
+  private async pass(key: ObjectKey): Promise<Result | undefined> {
     const { keyProtectors, prober, probeIntervalMs, now } = this.deps;
-    const kp = keyProtectors.store.get(key.namespace, key.name);
-    if (!kp) return undefined;
+    let kp = keyProtectors.store.get(key.namespace, key.name);
+    if (!kp) {
+      this.deps.onGone?.(key);
+      return undefined;
+    }
+    // R33: held while anything uses it; a deletion waits for its dependants, and the key is still
+    // probed meanwhile, so the watchdog keeps its clock on it (R10)
+    let blocked: string | undefined;
+    const client = this.deps.client;
+    if (client) {
+      const dependants = kp.metadata.deletionTimestamp ? (this.deps.dependants?.(kp) ?? []) : [];
+      const step = protectionStep({
+        deleting: Boolean(kp.metadata.deletionTimestamp),
+        protected: hasFinalizer(kp, IN_USE_FINALIZER),
+        dependants,
+      });
+      if (step === "add") kp = (await addFinalizer(client, KeyProtectorKind, kp, IN_USE_FINALIZER)).object;
+      if (step === "release") {
+        await removeFinalizer(client, KeyProtectorKind, kp, IN_USE_FINALIZER);
+        this.deps.onGone?.(key);
+        return undefined;
+      }
+      if (step === "wait")
+        blocked = deletionBlockedMessage(
+          `KeyProtector ${key.namespace}/${key.name}`,
+          dependants,
+          "Point them at another key (their DEKs are re-wrapped online) or delete them",
+        );
+    }
+    const secretBlocked = this.deps.keySecretBlocked?.(kp);
     const ref = keyReferenceOf(kp);
     const last = prober.lastProbe(ref);
     const specChanged = kp.status?.observedGeneration !== kp.metadata.generation;
     const age = last ? now().getTime() - last.getTime() : Number.POSITIVE_INFINITY;
-    if (!specChanged && age < probeIntervalMs) {
+    const protectionShown =
+      conditionMessage(kp.status?.conditions, ConditionType.DeletionBlocked) === blocked &&
+      conditionMessage(kp.status?.conditions, ConditionType.KeyDeletionBlocked) === secretBlocked;
+    if (!specChanged && age < probeIntervalMs && protectionShown) {
       return { requeueAfterMs: probeIntervalMs - age };
     }
     let outcome = await prober.probe(ref, requirementsOf(kp));
@@ -71,6 +157,14 @@ export class KeyProtectorReconciler implements Reconciler {
       outcome = await prober.probe(ref, requirementsOf(kp), { force: true });
     }
     const next = statusFrom(kp, outcome, now());
+    next.conditions = withProtection(next.conditions, blocked, secretBlocked, kp.metadata.generation, now());
+    if (blocked && conditionMessage(kp.status?.conditions, ConditionType.DeletionBlocked) !== blocked)
+      this.deps.warn?.(kp, Reason.InUse, blocked);
+    if (
+      secretBlocked &&
+      conditionMessage(kp.status?.conditions, ConditionType.KeyDeletionBlocked) !== secretBlocked
+    )
+      this.deps.warn?.(kp, Reason.InUse, secretBlocked);
     const { written } = await this.deps.status.set(KeyProtectorKind, kp, next);
     const wasAccessible = findCondition(kp.status?.conditions, ConditionType.Accessible)?.status;
     const isAccessible = outcome.access.ok ? "True" : "False";
@@ -83,6 +177,29 @@ export class KeyProtectorReconciler implements Reconciler {
       this.deps.log.debug("key protector status updated", { namespace: key.namespace, name: key.name });
     return { requeueAfterMs: probeIntervalMs };
   }
+}
+
+const conditionMessage = (conditions: Condition[] | undefined, type: string) =>
+  findCondition(conditions, type)?.message;
+
+/** R33: DeletionBlocked and KeyDeletionBlocked while a deletion waits; absent otherwise (no write for most). */
+function withProtection(
+  conditions: Condition[] | undefined,
+  blocked: string | undefined,
+  secretBlocked: string | undefined,
+  generation: number | undefined,
+  now: Date,
+): Condition[] | undefined {
+  let out = conditions;
+  for (const [type, message] of [
+    [ConditionType.DeletionBlocked, blocked],
+    [ConditionType.KeyDeletionBlocked, secretBlocked],
+  ] as const) {
+    if (message)
+      out = setCondition(out, { type, status: "True", reason: Reason.InUse, message }, generation, now);
+    else if (findCondition(out, type)) out = removeCondition(out, type);
+  }
+  return out;
 }
 
 function accessMessage(outcome: ProbeOutcome): string {

@@ -7,6 +7,7 @@ import {
   type KeyProtector,
 } from "../api/index.js";
 import type { KubeObject, ResourceKind } from "../runtime/index.js";
+import { boundedName } from "../runtime/names.js";
 
 /** The kinds the controllers read and write, as the runtime addresses them. */
 export const KeyProtectorKind: ResourceKind = KEY_PROTECTOR_RESOURCE;
@@ -22,14 +23,21 @@ export const FINALIZER = "tde.dev/envelope-protection";
 /** Labels on every envelope Secret, so the operator's Secret informer sees only its own. */
 export const ENVELOPE_LABEL = "tde.dev/envelope";
 export const OWNER_KIND_LABEL = "tde.dev/owner-kind";
+/** The label the Local provider puts on its KEK Secrets (src/kms/local.ts): what their protection watches (R33). */
+export const LOCAL_KEY_LABEL = "tde.dev/local-key";
+/** A label value (at most 63 characters, R32): the owner's name, shortened with a hash when longer. */
 export const OWNER_NAME_LABEL = "tde.dev/owner-name";
+/** The owner's full name (annotations have no 63-character limit): what owner lookups read (R32). */
+export const OWNER_NAME_ANNOTATION = "tde.dev/owner-name";
 
 /**
  * The envelope Secret of a server or database: deterministic, so a crash between creating it and
- * recording it in status can never produce a second DEK (the retry finds the first).
+ * recording it in status can never produce a second DEK (the retry finds the first). R32: within
+ * 253 characters and collision-free for every valid name (a long one keeps a readable prefix and
+ * a hash of the whole name).
  */
 export function envelopeSecretName(kind: "EncryptedServer" | "EncryptedDatabase", name: string): string {
-  return `${kind === "EncryptedServer" ? "tde-esrv" : "tde-edb"}-${name}`.slice(0, 253);
+  return boundedName(kind === "EncryptedServer" ? "tde-esrv-" : "tde-edb-", name);
 }
 
 /** One of our kinds as the runtime handles it (its objects carry any further fields). */

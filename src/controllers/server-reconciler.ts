@@ -24,13 +24,14 @@ import {
 import { decideAccess, type State } from "../watchdog/access-decision.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
-import { cachedEnvelope } from "./envelope-cache.js";
+import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope } from "./envelope-stall.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
+import { keyToWatch, recordedChoice, withFreshProbe } from "./key-to-watch.js";
 import { envelopeRefusal, ownerOf } from "./owner-binding.js";
 import { soonest } from "./requeue.js";
 import { EncryptedServerKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
 import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
-import { writeStatus } from "./status-write.js";
+import { reportWriteRefusal, writeStatus } from "./status-write.js";
 
 type Server = Kube<EncryptedServer>;
 
@@ -43,6 +44,15 @@ export class ServerReconciler implements Reconciler {
   constructor(private readonly ctx: ControllerContext) {}
 
   async reconcile(key: ObjectKey): Promise<Result | undefined> {
+    try {
+      return await this.pass(key);
+    } catch (error) {
+      await reportWriteRefusal(this.ctx, EncryptedServerKind, this.ctx.servers, key, error);
+      throw error;
+    }
+  }
+
+  private async pass(key: ObjectKey): Promise<Result | undefined> {
     const ctx = this.ctx;
     let server = ctx.servers.store.get(key.namespace, key.name);
     if (!server) return undefined;
@@ -65,22 +75,41 @@ export class ServerReconciler implements Reconciler {
       return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
     };
 
+    // R1, R2, R4: the envelope first; once a DEK id is recorded it is never replaced
+    const secretName = envelopeSecretName("EncryptedServer", key.name);
+    const own = await ownEnvelope(ctx, "EncryptedServer", server, secretName, prev, conditions, set);
+    if (own.lost) {
+      next.state = own.state;
+      if (own.state === "Inaccessible") next.inaccessibleSince ??= now.toISOString();
+      return finish(ENVELOPE_LOSS_RECHECK_MS);
+    }
+    // an envelope given back (from a backup) is proven by a revalidation before the server is Available
+    const envelopeReturned = own.returned;
+    conditions = own.conditions;
+
     const choice = {
       type: server.spec.protector.type,
       ...(server.spec.protector.keyProtectorRef
         ? { keyProtectorName: server.spec.protector.keyProtectorRef.name }
         : {}),
     };
-    const resolved: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
-    if (!resolved.ok) {
+    const chosen: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
+    // R10, R33: once the DEK exists the watchdog keeps watching the key that protects it, even
+    // when the KeyProtector asked for does not resolve
+    const recorded = prev.protector
+      ? resolveKek(ctx.keyProtectors.store, key.namespace, recordedChoice(prev.protector), ctx.smk)
+      : undefined;
+    const protecting = own.envelope ? protectorWrap(own.envelope.envelope) : undefined;
+    const watched = keyToWatch(chosen, recorded, protecting, prev.keyAccessLostSince);
+    if (!watched) {
       next.state ??= "Provisioning";
-      set(ConditionType.Ready, "False", resolved.reason, resolved.message);
+      if (!chosen.ok) set(ConditionType.Ready, "False", chosen.reason, chosen.message);
       return finish();
     }
+    const resolved = withFreshProbe(ctx, watched.resolved, now);
 
-    let readyBlock: { reason: string; message: string } | undefined;
+    let readyBlock: { reason: string; message: string } | undefined = watched.block;
     // The envelope: create it once, or re-wrap it online when the protector changed (R16).
-    const secretName = envelopeSecretName("EncryptedServer", key.name);
     // R31: every use of the envelope is on this server's behalf, checked against its binding
     const check: OwnerCheck = { owner: ownerOf("EncryptedServer", server), recordedDekID: prev.dekID };
     const candidates = () => unwrapCandidates(ctx.keyProtectors.store, key.namespace, ctx.smk);
@@ -98,7 +127,7 @@ export class ServerReconciler implements Reconciler {
         void ctx.events.warning(server!, refusal.reason, refusal.message);
       return finish(refusal.requeueAfterMs);
     };
-    let envelope = cachedEnvelope(this.ctx, key.namespace, secretName);
+    let envelope = own.envelope;
     if (envelope && envelope.envelope.dekID !== prev.dekID) {
       // an envelope the status does not record (a crash before the status write, or a planted Secret)
       try {
@@ -170,9 +199,9 @@ export class ServerReconciler implements Reconciler {
     next.dekID = envelope.envelope.dekID;
     if (wrap) {
       next.protector = {
-        type: choice.type,
-        ...(choice.keyProtectorName && wrap.thumbprint === resolved.kek.thumbprint
-          ? { keyProtectorName: choice.keyProtectorName }
+        type: watched.block ? (prev.protector?.type ?? choice.type) : choice.type,
+        ...(resolved.kek.keyProtectorName && wrap.thumbprint === resolved.kek.thumbprint
+          ? { keyProtectorName: resolved.kek.keyProtectorName }
           : prev.protector?.keyProtectorName
             ? { keyProtectorName: prev.protector.keyProtectorName }
             : {}),
@@ -194,11 +223,12 @@ export class ServerReconciler implements Reconciler {
     const decision = decideAccess({
       state: prev.state as State | undefined,
       accessible: resolved.access.accessible,
+      ...(resolved.access.unknown ? { unknown: resolved.access.unknown } : {}),
       ...(resolved.access.reason ? { reason: resolved.access.reason } : {}),
       ...(resolved.access.detail ? { detail: resolved.access.detail } : {}),
       ...(resolved.access.lostSince ? { lostSince: resolved.access.lostSince } : {}),
       gracePeriodMs: parseDuration(server.spec.keyAccessGracePeriod),
-      revalidation: server.spec.revalidation,
+      revalidation: envelopeReturned ? "Automatic" : server.spec.revalidation,
       ...(server.spec.revalidationToken !== undefined
         ? { revalidationToken: server.spec.revalidationToken }
         : {}),
@@ -224,7 +254,7 @@ export class ServerReconciler implements Reconciler {
     else delete next.keyAccessLostSince;
     let state: State = decision.state;
     if (wasKeyAccessible !== decision.condition.status) {
-      if (decision.condition.status === "False")
+      if (decision.condition.status !== "True")
         void ctx.events.warning(server, decision.condition.reason, decision.condition.message);
       else if (wasKeyAccessible === "False")
         void ctx.events.normal(server, "KeyAccessRestored", decision.condition.message);
@@ -273,7 +303,7 @@ export class ServerReconciler implements Reconciler {
           ? `a copy starts Inaccessible until it is revalidated (R23): ${decision.condition.message}`
           : decision.condition.message,
       );
-    else if (decision.condition.status === "False")
+    else if (decision.condition.status !== "True")
       set(ConditionType.Ready, "False", decision.condition.reason, decision.condition.message);
     else
       set(
@@ -409,8 +439,8 @@ export class ServerReconciler implements Reconciler {
     if (server.spec.enforcement !== "None") {
       await ctx.enforcer.release(namespace, name, server.spec.workloadRef, server.status?.enforcement ?? {});
     }
+    await ctx.dek.release(namespace, envelopeSecretName("EncryptedServer", name), server.spec.deletionPolicy);
     if (server.spec.deletionPolicy === "Shred") {
-      await ctx.dek.delete(namespace, envelopeSecretName("EncryptedServer", name));
       void ctx.events.normal(
         server,
         "Shredded",

@@ -1,6 +1,8 @@
-import type { Informer, KubeObject, ResourceKind } from "../runtime/index.js";
+import { type Condition, ConditionType, findCondition, setCondition } from "../api/index.js";
+import type { Informer, KubeObject, ObjectKey, ResourceKind } from "../runtime/index.js";
 import type { ControllerContext } from "./context.js";
 import { recordStateChange } from "./envelope-cache.js";
+import { writeRefusal } from "./write-refusal.js";
 
 /**
  * Writes a server's or database's status once (nothing when unchanged), puts the server's answer
@@ -17,4 +19,37 @@ export async function writeStatus<T extends KubeObject & { status?: { state?: st
   const { written, object } = await ctx.status.set(kind, obj, next);
   if (written) cache.writeThrough(object);
   recordStateChange(ctx, kind.kind, obj, before, next.state);
+}
+
+/**
+ * R32: when a pass failed because the API server refused a write the operator needs, says so on
+ * Ready (the verb, the object, the API server's reason) and in a Warning event, so the failure is
+ * never only in the log. The error is still the pass's (the caller rethrows it: backoff, log).
+ */
+export async function reportWriteRefusal<
+  T extends KubeObject & { status?: { state?: string; conditions?: Condition[] } },
+>(
+  ctx: ControllerContext,
+  kind: ResourceKind,
+  cache: Informer<T>,
+  key: ObjectKey,
+  error: unknown,
+): Promise<void> {
+  const refusal = writeRefusal(error);
+  const obj = refusal && cache.store.get(key.namespace, key.name);
+  if (!refusal || !obj) return;
+  const prev = obj.status ?? {};
+  if (findCondition(prev.conditions, ConditionType.Ready)?.message === refusal.message) return;
+  const conditions = setCondition(
+    prev.conditions,
+    { type: ConditionType.Ready, status: "False", reason: refusal.reason, message: refusal.message },
+    obj.metadata?.generation,
+    ctx.now(),
+  );
+  void ctx.events.warning(obj, refusal.reason, refusal.message);
+  try {
+    await writeStatus(ctx, kind, cache, obj, prev.state, { ...prev, conditions } as NonNullable<T["status"]>);
+  } catch {
+    // the refused write may be this status itself: the event and the pass's error still say it
+  }
 }

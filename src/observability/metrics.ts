@@ -93,11 +93,29 @@ export class Metrics {
     },
   });
 
+  private envelopeLossSource: () => Array<{ kind: string; reason: string; count: number }> = () => [];
+
+  readonly envelopesLost = new Gauge({
+    name: "tde_envelopes_lost",
+    help: "Servers and databases whose recorded DEK's envelope Secret is missing, unreadable or replaced (R2), by kind and reason, from the informer caches at scrape time.",
+    labelNames: ["kind", "reason"] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.envelopesLost.reset();
+      for (const { kind, reason, count } of this.envelopeLossSource())
+        this.envelopesLost.set({ kind, reason }, count);
+    },
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "tde_" });
   }
 
   setStateSource(source: () => Array<{ kind: string; state: string; count: number }>): void {
     this.stateSource = source;
+  }
+
+  setEnvelopeLossSource(source: () => Array<{ kind: string; reason: string; count: number }>): void {
+    this.envelopeLossSource = source;
   }
 }

@@ -1,3 +1,12 @@
+/** The request an ApiError answers: which verb on which object (R32: what the operator could not write). */
+export interface ApiRequest {
+  verb: string;
+  resource: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+}
+
 /** A non-2xx answer of the API server, carrying its HTTP code and `Status.reason`. */
 export class ApiError extends Error {
   override readonly name = "ApiError";
@@ -8,6 +17,8 @@ export class ApiError extends Error {
     readonly body?: unknown,
     /** the Retry-After header of a 429 or 503, as sent */
     readonly retryAfter?: string,
+    /** the request refused, when the client knows it */
+    readonly request?: ApiRequest,
   ) {
     super(message);
   }

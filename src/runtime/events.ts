@@ -1,7 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { isNotFound } from "./errors.js";
 import type { KubeClient } from "./kube-client.js";
+import { boundedName } from "./names.js";
 import { type KubeObject, keyOf, type ResourceKind } from "./resource.js";
+
+/** Room for ".<ms hex><4 hex>" (at most 17 characters) after the object's name, within 253. */
+const EVENT_NAME_PREFIX_LENGTH = 230;
 
 export type EventType = "Normal" | "Warning";
 
@@ -95,7 +99,8 @@ export class EventRecorder {
       }
     }
     message = message.length > 1024 ? `${message.slice(0, 1021)}...` : message;
-    const name = `${meta.name ?? "object"}.${now.getTime().toString(16)}${randomBytes(2).toString("hex")}`;
+    // R32: the object's name may take all 253 characters; the Event's keeps room for its suffix
+    const name = `${boundedName("", meta.name ?? "object", EVENT_NAME_PREFIX_LENGTH)}.${now.getTime().toString(16)}${randomBytes(2).toString("hex")}`;
     const ts = now.toISOString();
     await this.client.create(CoreEventKind, namespace, {
       apiVersion: "v1",

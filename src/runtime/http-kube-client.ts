@@ -73,7 +73,12 @@ export class HttpKubeClient implements KubeClient {
       method: "POST",
       path: collectionPath(kind, namespace),
       body,
-      call: { verb: "create", resource: kind.plural, namespace },
+      call: {
+        verb: "create",
+        resource: kind.plural,
+        namespace,
+        ...(body.metadata?.name ? { name: body.metadata.name } : {}),
+      },
     });
   }
 
@@ -189,6 +194,7 @@ export class HttpKubeClient implements KubeClient {
           st.message ?? text,
           parsed,
           retryAfter,
+          spec.call,
         );
       }
       return parsed as T;

@@ -13,6 +13,7 @@ export {
 export { clone, deepEqual } from "./deep-equal.js";
 export {
   ApiError,
+  type ApiRequest,
   isAlreadyExists,
   isConflict,
   isGone,

@@ -3,8 +3,8 @@ import type { KubeClient } from "./kube-client.js";
 import type { KubeObject, ResourceKind } from "./resource.js";
 
 /**
- * Hands out one shared informer per kind, so that several controllers watching Secrets, say,
- * share one list+watch and one cache.
+ * Hands out one shared informer per kind and label selector, so that several controllers watching
+ * envelope Secrets, say, share one list+watch and one cache.
  */
 export class InformerFactory {
   private readonly informers = new Map<string, Informer<KubeObject>>();
@@ -18,7 +18,7 @@ export class InformerFactory {
     kind: ResourceKind,
     options: Omit<InformerOptions, "client" | "kind"> = {},
   ): Informer<T> {
-    const id = `${kind.group}/${kind.version}/${kind.plural}`;
+    const id = `${kind.group}/${kind.version}/${kind.plural}?${options.labelSelector ?? ""}`;
     let inf = this.informers.get(id);
     if (!inf) {
       inf = new Informer<KubeObject>({ ...this.defaults, ...options, client: this.client, kind });

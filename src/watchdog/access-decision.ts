@@ -12,6 +12,11 @@ export interface AccessInput {
   state: State | undefined;
   /** the protector's key answered its last probe */
   accessible: boolean;
+  /**
+   * R33: nothing has probed the key within the probe interval (its KeyProtector is gone, or its
+   * probes stopped): what is known is only what was known before. Wins over `accessible`.
+   */
+  unknown?: { reason: string; message: string };
   /** why not (an R10 reason), when not accessible */
   reason?: string;
   detail?: string;
@@ -29,7 +34,7 @@ export interface AccessInput {
 export type AccessAction = "none" | "enforce" | "revalidate";
 
 export interface AccessDecision {
-  condition: { status: "True" | "False"; reason: string; message: string };
+  condition: { status: "True" | "False" | "Unknown"; reason: string; message: string };
   state: State;
   action: AccessAction;
   keyAccessLostSince?: string;
@@ -39,6 +44,7 @@ export interface AccessDecision {
 
 export function decideAccess(input: AccessInput): AccessDecision {
   const current = input.state ?? "Provisioning";
+  if (input.unknown) return decideUnknown(input, input.unknown, current);
   if (input.accessible) {
     const condition = {
       status: "True" as const,
@@ -75,7 +81,7 @@ export function decideAccess(input: AccessInput): AccessDecision {
   const verdict = evaluateGrace(new Date(lostSince), input.gracePeriodMs, input.now);
   const reason = input.reason ?? "KeyInaccessible";
   const why = `${reason}${input.detail ? `: ${input.detail}` : ""}`;
-  const advice = adviceFor(reason);
+  const advice = adviceFor(reason, input.detail);
   if (current === "Inaccessible" || verdict.expired || input.heldInaccessible) {
     const cause = verdict.expired
       ? "the grace period has run out and the resource is Inaccessible"
@@ -111,15 +117,60 @@ export function decideAccess(input: AccessInput): AccessDecision {
 }
 
 /**
+ * R33: access that nothing has probed lately is Unknown, never a stale True. The watchdog keeps
+ * its clock: a loss known before (`lostSince`) still runs out at its deadline and the resource
+ * goes Inaccessible then, since nothing shows that access came back; with no loss known, the
+ * state stays as it is and nothing is enforced.
+ */
+function decideUnknown(
+  input: AccessInput,
+  unknown: { reason: string; message: string },
+  current: State,
+): AccessDecision {
+  if (!input.lostSince) {
+    return {
+      condition: {
+        status: "Unknown",
+        reason: unknown.reason,
+        message: `${unknown.message}; its access is unknown until it is probed again (R33)`,
+      },
+      state: current,
+      action: "none",
+    };
+  }
+  const verdict = evaluateGrace(new Date(input.lostSince), input.gracePeriodMs, input.now);
+  const inaccessible = current === "Inaccessible" || verdict.expired;
+  return {
+    condition: {
+      status: "Unknown",
+      reason: unknown.reason,
+      message: inaccessible
+        ? `${unknown.message}; key access was lost since ${input.lostSince} and nothing has shown it back: the grace period has run out and the resource is Inaccessible (R10, R33)`
+        : `${unknown.message}; key access was lost since ${input.lostSince} and nothing has shown it back: the resource becomes Inaccessible at ${verdict.deadline.toISOString()} unless the key is probed and answers (R10, R33)`,
+    },
+    state: inaccessible ? "Inaccessible" : current,
+    action: inaccessible && current !== "Inaccessible" ? "enforce" : "none",
+    keyAccessLostSince: input.lostSince,
+    ...(inaccessible ? {} : { requeueAfterMs: verdict.remainingMs }),
+  };
+}
+
+/** What a KeyNotFound's detail says when the key was soft-deleted (Local: "deleted at ...; recover it"; Azure: "soft-deleted"). */
+const SOFT_DELETED = /deleted at|soft-deleted|recover it/i;
+
+/**
  * R10: what the person on call does about each cause, for condition messages (the runbook,
  * docs/runbook-inaccessible.md, says more). Pure and keyed by the bounded R10 reasons.
  */
-export function adviceFor(reason: string): string {
+export function adviceFor(reason: string, detail?: string): string {
   switch (reason) {
     case "KeyDisabled":
       return "Enable the key (or its current version) in the vault";
     case "KeyNotFound":
-      return "Recover the soft-deleted key (it is kept for its recoverable days), or point the KeyProtector at a key that exists";
+      // R33: a key whose Secret (or vault key) is gone for good was not soft-deleted: say so
+      return detail !== undefined && !SOFT_DELETED.test(detail)
+        ? "The key does not exist and nothing says it was soft-deleted (its Local KEK Secret or its vault key is gone): restore it from a backup (the Secret, or the vault's key backup), or point the KeyProtector at a key that exists"
+        : "Recover the soft-deleted key (it is kept for its recoverable days), or point the KeyProtector at a key that exists";
     case "KeyExpired":
       return "Extend the key's expiry date, or rotate to a new version";
     case "KeyNotYetActive":

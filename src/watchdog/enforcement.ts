@@ -6,6 +6,7 @@ import {
   type OwnerReference,
   type ResourceKind,
 } from "../runtime/index.js";
+import { boundedName, labelValueFor } from "../runtime/names.js";
 
 /**
  * R10/R11: what the operator does to a server's workload when its key is lost past the grace
@@ -96,7 +97,10 @@ export class Enforcer {
       metadata: {
         name,
         namespace,
-        labels: { "app.kubernetes.io/managed-by": "tde-operator", "tde.dev/server": serverName },
+        labels: {
+          "app.kubernetes.io/managed-by": "tde-operator",
+          "tde.dev/server": labelValueFor(serverName),
+        },
         ownerReferences: [owner],
       },
       spec: {
@@ -144,6 +148,7 @@ export class Enforcer {
   }
 }
 
+/** R32: within 253 characters and distinct for distinct servers (a long name is shortened with a hash). */
 export function networkPolicyName(serverName: string): string {
-  return `${serverName}-tde-isolation`.slice(0, 253);
+  return boundedName("", `${serverName}-tde-isolation`);
 }

@@ -128,4 +128,18 @@ export async function unwrapsWithKcv(
   return true;
 }
 
+/** A Local KEK (RSA 2048) and a KeyProtector on it, once the KeyProtector is Ready. */
+export async function createLocalKeyProtector(a: Api, namespace: string, name: string, keyName = name) {
+  await a.local.createKey(namespace, keyName, { size: 2048 });
+  await a.create("KeyProtector", namespace, name, {
+    provider: "Local",
+    local: { secretRef: { name: keyName } },
+  });
+  return waitFor(
+    `KeyProtector ${name} Ready`,
+    () => a.get<KeyProtector>("KeyProtector", namespace, name),
+    (o) => cond(o, "Ready")?.status === "True",
+  );
+}
+
 export type { EncryptedDatabase, EncryptedServer, KeyProtector };

@@ -45,6 +45,28 @@ describe("R10 what the KeyAccessible condition tells the person on call", () => 
     expect(adviceFor("PermissionDenied")).toMatch(/get, wrapKey and unwrapKey/);
   });
 
+  it.each([
+    [
+      "a Local KEK Secret deleted for good",
+      "local key a/k was not found",
+      /nothing says it was soft-deleted/,
+    ],
+    [
+      "a soft-deleted Local key",
+      "local key a/k was deleted at 2026-01-01T00:00:00Z; recover it to use it again",
+      /Recover the soft-deleted key/,
+    ],
+    [
+      "an Azure key not found",
+      "the key was not found (deleted keys can be recovered while soft-deleted)",
+      /Recover the soft-deleted key/,
+    ],
+  ])("R33 KeyNotFound advice follows what the vault said: %s", (_what, detail, advice) => {
+    expect(adviceFor("KeyNotFound", detail)).toMatch(advice);
+    const d = decideAccess({ ...lost, reason: "KeyNotFound", detail });
+    expect(d.condition.message).toMatch(advice);
+  });
+
   it("R10 R11 once Inaccessible, the message says how it comes back in each revalidation mode", () => {
     const expired = { ...lost, lostSince: "2026-01-01T00:00:00Z" };
     const manual = decideAccess(expired);
