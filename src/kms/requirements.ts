@@ -153,7 +153,10 @@ export async function proveAccess(
     step = "wrapKey";
     // the version just described, so the proof and the thumbprint are of one version, and the
     // vault is not asked for its current version twice
-    const wrapped = await provider.wrap(description.keyID ? { ...ref, keyID: description.keyID } : ref, probe);
+    const wrapped = await provider.wrap(
+      description.version ? { ...ref, keyVersion: description.version } : ref,
+      probe,
+    );
     permissions.push("wrapKey");
     step = "unwrapKey";
     unwrapped = await provider.unwrap({ ...ref, keyID: wrapped.keyID }, wrapped.wrapped);
