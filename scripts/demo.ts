@@ -6,9 +6,13 @@
  *   1. the samples applied (service-managed server, Local customer-key server, a database that
  *      inherits its server's key, a database with its own key), their envelope Secrets and status;
  *   2. a database-level override (R13, R14) and an R15 refusal;
- *   3. a rotation of a Local KEK: the DEK re-wrapped, same DEK id, new thumbprint (R4, R6, R16, R18);
- *   4. key loss (R10, R11): the KEK disabled, the countdown, Inaccessible with the StatefulSet
- *      scaled to zero at the deadline, the key enabled, automatic revalidation.
+ *   3. a rotation of a Local KEK (`kubectl tde local-key rotate`): the DEK re-wrapped, same DEK id,
+ *      new thumbprint (R4, R6, R16, R18);
+ *   4. key loss (R10, R11): the KEK disabled (`kubectl tde local-key disable`, refused first because
+ *      it protects a server, then --force), the countdown, Inaccessible with the StatefulSet scaled
+ *      to zero at the deadline, the key enabled again, automatic revalidation.
+ *
+ * Every step is a kubectl or kubectl tde command the demo prints, so a reader can repeat it by hand.
  *
  * It prints names, key ids and thumbprints only, never a DEK or KEK. Every step waits for the
  * operator with a deadline; a step that does not converge ends the demo with exit code 1 and the
@@ -21,7 +25,6 @@ import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import type { EncryptedDatabase, EncryptedServer, KeyProtector } from "../src/api/types.js";
 import { decodeEnvelopeSecret } from "../src/crypto/envelope.js";
-import { LocalKeyProvider } from "../src/kms/local.js";
 import { ControlPlane } from "../test/harness/control-plane.js";
 import { freePort } from "../test/harness/ports.js";
 import { type ManagedProcess, startProcess } from "../test/harness/processes.js";
@@ -99,6 +102,12 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+/** The versions `kubectl tde local-key list NAME -o json` prints, newest (current) first. */
+function localKeyVersions(json: string): { version: string; current: boolean; thumbprint: string }[] {
+  return (JSON.parse(json) as { versions: { version: string; current: boolean; thumbprint: string }[] })
+    .versions;
+}
+
 function cond(obj: { status?: { conditions?: Cond[] } } | undefined, type: string): Cond | undefined {
   return obj?.status?.conditions?.find((c) => c.type === type);
 }
@@ -174,7 +183,6 @@ async function main(): Promise<void> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const objects = kc.makeApiClient(k8s.CustomObjectsApi);
-  const local = new LocalKeyProvider(core);
 
   const metricsPort = await freePort();
   const operatorArgs = [
@@ -322,6 +330,10 @@ async function main(): Promise<void> {
     "-o",
     "custom-columns=NAME:.metadata.name,TYPE:.type",
   ]);
+  explain(
+    "The same keys as the plugin lists them (versions, size, thumbprint, and the KeyProtectors naming each):",
+  );
+  await kubectl.show(["tde", "local-key", "list", "-n", NS]);
   explain(
     `The service-managed key (shop-mariadb's protector) is the operator's own KEK in ${OPERATOR_NS}, also created on first use:`,
   );
@@ -514,12 +526,15 @@ async function main(): Promise<void> {
     `invoices-key is at version ${invoicesKpBefore.keyVersion} (${short(invoicesKpBefore.thumbprint)}); ` +
       `invoices' DEK is ${invoicesDbBefore.dekID}.`,
   );
+  explain(`A new version of the Local KEK, as a vault's "rotate key" would make:`);
+  await kubectl.show(["tde", "local-key", "rotate", "invoices-kek", "-n", NS]);
+  const rotated = localKeyVersions(
+    await kubectl.run(["tde", "local-key", "list", "invoices-kek", "-n", NS, "-o", "json"]),
+  )[0];
+  if (!rotated?.current)
+    throw new DemoError("kubectl tde local-key list shows no current version of invoices-kek");
   explain(
-    `A new version of the Local KEK, as a vault's "rotate key" would make: LocalKeyProvider.rotateKey("${NS}", "invoices-kek")`,
-  );
-  const rotated = await local.rotateKey(NS, "invoices-kek");
-  explain(
-    `New version ${rotated.keyID.split("/").pop()} (${short(rotated.thumbprint)}). The KeyProtector follows the newest version (empty keyVersion, R6):`,
+    `New version ${rotated.version} (${short(rotated.thumbprint)}). The KeyProtector follows the newest version (empty keyVersion, R6):`,
   );
   const t3 = Date.now();
   await wait("invoices to be re-wrapped under the new KEK version", 45_000, async () => {
@@ -595,10 +610,17 @@ async function main(): Promise<void> {
     ]);
   await showSts();
   explain(
-    `Disable the KEK version protecting shop-postgres, as revoking it in a vault would: ` +
-      `LocalKeyProvider.setEnabled("${NS}", "shop-local-kek", false)`,
+    "Disable the KEK version protecting shop-postgres, as revoking it in a vault would. The plugin first refuses:",
   );
-  await local.setEnabled(NS, "shop-local-kek", false);
+  const refusedDisable = await kubectl.show(["tde", "local-key", "disable", "shop-local-kek", "-n", NS], {
+    allowFailure: true,
+  });
+  if (!refusedDisable.includes("esrv/shop-postgres"))
+    throw new DemoError(
+      "kubectl tde local-key disable did not refuse, naming shop-postgres, without --force",
+    );
+  explain("It names who would lose key access. This is the outage the demo wants, so --force:");
+  await kubectl.show(["tde", "local-key", "disable", "shop-local-kek", "-n", NS, "--force"]);
   const disabledAt = Date.now();
   explain(`Probes run every ${PROBE_INTERVAL}; the server's KeyAccessible condition counts down:`);
   let inaccessible: EncryptedServer | undefined;
@@ -670,8 +692,8 @@ async function main(): Promise<void> {
     { maxWidth: 180 },
   );
 
-  explain(`Enable the key again: LocalKeyProvider.setEnabled("${NS}", "shop-local-kek", true)`);
-  await local.setEnabled(NS, "shop-local-kek", true);
+  explain("Enable the key again:");
+  await kubectl.show(["tde", "local-key", "enable", "shop-local-kek", "-n", NS]);
   const enabledAt = Date.now();
   explain(
     "revalidation: Automatic — on the next good probe the operator unwraps the DEK, checks its KCV (R11) ...",

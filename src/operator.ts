@@ -182,7 +182,7 @@ export class Operator {
       status,
       events,
       dek: new DekOperations(kms, this.client),
-      enforcer: new Enforcer(this.client),
+      enforcer: new Enforcer(this.client, { holdIntervalMs: config.probeIntervalMs }),
       keyProtectors: this.keyProtectors,
       servers: this.servers,
       databases: this.databases,

@@ -98,6 +98,7 @@ export class BenchCluster {
       update: "PUT",
       patch: "PATCH",
       delete: "DELETE",
+      discover: "GET",
     }[call.verb];
     const code = call.code >= 200 && call.code < 300 ? "" : ` (${call.code})`;
     const key = `${verb} ${call.resource}${call.subresource ? `/${call.subresource}` : ""}${code}`;

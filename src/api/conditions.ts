@@ -40,6 +40,11 @@ export const ConditionType = {
   KeyAccessible: "KeyAccessible",
   /** EncryptedServer: what enforcement (R10) currently holds on the workload. */
   Enforced: "Enforced",
+  /**
+   * EncryptedServer: which object enforcement acts on: spec.workloadRef, or the controller that
+   * owns it (named, so spec.workloadRef can point at it), and whether it can be enforced.
+   */
+  EnforcementTarget: "EnforcementTarget",
   /** EncryptedServer and EncryptedDatabase: the last revalidation (R11) and its outcome. */
   Revalidated: "Revalidated",
   /** EncryptedDatabase: a secondary holds every thumbprint of its primary's key list (R20). */
@@ -102,6 +107,18 @@ export const Reason = {
   EnforcementDisabled: "EnforcementDisabled",
   NotEnforced: "NotEnforced",
   WorkloadNotFound: "WorkloadNotFound",
+  // what enforcement acts on (R10): the workload, its controlling owner, and what they serve
+  WorkloadResolved: "WorkloadResolved",
+  OwnerTargeted: "OwnerTargeted",
+  KindNotServed: "KindNotServed",
+  WorkloadNotReadable: "WorkloadNotReadable",
+  OwnerNotReadable: "OwnerNotReadable",
+  ScaleNotServed: "ScaleNotServed",
+  ScaleRefused: "ScaleRefused",
+  SelectorUnknown: "SelectorUnknown",
+  Patched: "Patched",
+  PatchRefused: "PatchRefused",
+  EnforcementForbidden: "EnforcementForbidden",
   WaitingForRevalidation: "WaitingForRevalidation",
   Revalidated: "Revalidated",
   RevalidationFailed: "RevalidationFailed",

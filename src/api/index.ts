@@ -40,20 +40,21 @@ export {
 } from "./schema/encrypteddatabase.js";
 export type {
   EnforcementMode,
+  EnforcementPatch,
   EnforcementStatus,
   RevalidationMode,
   ServerProtectorStatus,
   ServerSource,
   SourceKind,
-  WorkloadKind,
   WorkloadRef,
 } from "./schema/encryptedserver.js";
 export {
+  APPS_WORKLOAD_KINDS,
+  DEFAULT_WORKLOAD_API_VERSION,
   ENFORCEMENT_MODES,
   GRACE_PERIOD_BOUNDS,
   REVALIDATION_MODES,
   SOURCE_KINDS,
-  WORKLOAD_KINDS,
 } from "./schema/encryptedserver.js";
 export type {
   AzureKeyVaultKey,

@@ -3,11 +3,21 @@
  * mistake a person can make is a unit test.
  */
 import { parseArgs } from "node:util";
+import { type LocalKeyFlags, type LocalKeyRequest, parseLocalKey } from "./local-key.js";
 
 export const OUTPUT_FORMATS = ["table", "json", "yaml"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
-export const COMMANDS = ["status", "keys", "rotate", "revalidate", "revert", "impact", "help"] as const;
+export const COMMANDS = [
+  "status",
+  "keys",
+  "rotate",
+  "revalidate",
+  "revert",
+  "impact",
+  "local-key",
+  "help",
+] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export interface CommonOptions {
@@ -28,7 +38,8 @@ export type Command =
   | ({ name: "rotate"; target: string; to: string } & CommonOptions)
   | ({ name: "revalidate"; server: string } & CommonOptions)
   | ({ name: "revert"; database: string } & CommonOptions)
-  | ({ name: "impact"; keyProtector: string } & CommonOptions);
+  | ({ name: "impact"; keyProtector: string } & CommonOptions)
+  | ({ name: "local-key"; request: LocalKeyRequest } & CommonOptions);
 
 /** Which entries of a key history to show (R18). */
 export type KeyFilter = { kind: "all" } | { kind: "current" } | { kind: "at"; at: Date };
@@ -48,6 +59,14 @@ Usage:
   kubectl tde revalidate SERVER                 ask the operator to revalidate an Inaccessible server (R11)
   kubectl tde revert DATABASE                   drop the database's own protector and inherit the server's (R15)
   kubectl tde impact KEYPROTECTOR               every server and database whose protector or keys use it
+  kubectl tde local-key list [NAME]             Local KEKs (R7) in the namespace (-A: all), or one key's versions
+  kubectl tde local-key create NAME [--size BITS] [--expires TIME] [--not-before TIME] [--disabled]
+  kubectl tde local-key rotate NAME [--size BITS] [--expires TIME]   a new current version
+  kubectl tde local-key import NAME --from-file KEY.pem [--expires TIME]   a new key, or a new version
+  kubectl tde local-key disable|enable NAME [--key-version V]        the current version, or V
+  kubectl tde local-key delete NAME             soft-delete (recoverable); recover NAME undoes it
+                                                disable and delete refuse, naming who would become
+                                                Inaccessible, unless --force
 
 A SERVER or DATABASE may be written kind/name (esrv/NAME, edb/NAME) when a name is used by both.
 
@@ -108,7 +127,18 @@ export function parseCommandLine(argv: readonly string[]): Command {
   if (values.to !== undefined) onlyIn("--to", ["rotate"]);
   if (values.filter !== undefined || values.at !== undefined)
     onlyIn(values.at ? "--at" : "--filter", ["keys"]);
-  if (common.allNamespaces) onlyIn("-A/--all-namespaces", ["status", "impact"]);
+  if (common.allNamespaces) onlyIn("-A/--all-namespaces", ["status", "impact", "local-key"]);
+  const localKeyFlags: LocalKeyFlags = {
+    size: values.size,
+    expires: values.expires,
+    "not-before": values["not-before"],
+    disabled: values.disabled,
+    "key-version": values["key-version"],
+    force: values.force,
+    "from-file": values["from-file"],
+  };
+  const localKeyFlag = Object.entries(localKeyFlags).find(([, v]) => v !== undefined);
+  if (localKeyFlag) onlyIn(`--${localKeyFlag[0]}`, ["local-key"]);
 
   switch (name as Exclude<CommandName, "help">) {
     case "status":
@@ -132,6 +162,12 @@ export function parseCommandLine(argv: readonly string[]): Command {
       return { name: "revert", database: one("database"), ...common };
     case "impact":
       return { name: "impact", keyProtector: one("keyprotector"), ...common };
+    case "local-key": {
+      const request = parseLocalKey(args, localKeyFlags);
+      if (common.allNamespaces && request.action !== "list")
+        throw new UsageError("-A/--all-namespaces is only for local-key list");
+      return { name: "local-key", request, ...common };
+    }
   }
 }
 
@@ -168,6 +204,13 @@ function parse(argv: readonly string[]) {
       filter: { type: "string" },
       at: { type: "string" },
       to: { type: "string" },
+      size: { type: "string" },
+      expires: { type: "string" },
+      "not-before": { type: "string" },
+      disabled: { type: "boolean" },
+      "key-version": { type: "string" },
+      force: { type: "boolean" },
+      "from-file": { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean" },
     },

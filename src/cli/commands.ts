@@ -3,6 +3,8 @@
  * needs, decides with the pure functions beside it, writes at most one patch and returns the text
  * to print. Errors a person can act on are CliError with a sentence.
  */
+
+import { readFileSync } from "node:fs";
 import {
   ENCRYPTED_DATABASE_RESOURCE,
   ENCRYPTED_SERVER_RESOURCE,
@@ -24,6 +26,16 @@ import {
 import { render } from "./format.js";
 import { findImpact, type ImpactTarget, impactColumns, targetsOf } from "./impact.js";
 import { describeFilter, keyColumns, selectKeys, sortKeys } from "./keys.js";
+import {
+  listKeys,
+  keyColumns as localKeyColumns,
+  refusal,
+  vaultOver,
+  versionColumns,
+  versionRow,
+  versionRows,
+  wouldLoseAccess,
+} from "./local-key.js";
 import { statusColumns, statusRows } from "./status.js";
 
 export class CliError extends Error {
@@ -266,6 +278,139 @@ export async function impact(
   return options.output === "table" && rows.length > 0 ? note + text : text;
 }
 
+/** `kubectl tde local-key ...` (R7): the local vault's operations, refusing what would lose a DEK. */
+export async function localKey(
+  ctx: CliContext,
+  options: Extract<Command, { name: "local-key" }>,
+): Promise<string> {
+  const req = options.request;
+  const vault = vaultOver(ctx.client);
+  if (req.action === "list") {
+    const ns = options.allNamespaces ? undefined : namespaceOf(ctx, options);
+    if (req.key) {
+      const info = await vault.show(namespaceOf(ctx, options), req.key);
+      const rows = versionRows(info);
+      return render(options.output, versionColumns(), rows, { ...info, versions: rows });
+    }
+    const kps = await listAll<KeyProtector>(ctx, KEY_PROTECTOR_RESOURCE, ns);
+    const rows = await listKeys(ctx.client, ns, kps);
+    const empty = ns ? `No local keys found in namespace ${ns}.\n` : "No local keys found.\n";
+    return render(options.output, localKeyColumns(), rows, rows, empty);
+  }
+  const ns = namespaceOf(ctx, options);
+  const key = req.key ?? "";
+  const where = `local key ${ns}/${key}`;
+  const dates = {
+    ...(req.expiresOn ? { expiresOn: req.expiresOn } : {}),
+    ...(req.notBefore ? { notBefore: req.notBefore } : {}),
+  };
+  const created = async (d: Awaited<ReturnType<typeof vault.createKey>>, message: string) => {
+    const row = versionRow(ns, key, d, true);
+    return options.output === "table"
+      ? `${message}\n${render("table", versionColumns(), [row])}`
+      : render(options.output, [], [], row);
+  };
+  const after = async (message: string) => {
+    if (options.output === "table") return `${message}\n`;
+    const info = await vault.show(ns, key);
+    return render(options.output, [], [], { ...info, versions: versionRows(info) });
+  };
+  switch (req.action) {
+    case "create": {
+      const d = await vault.createKey(ns, key, {
+        ...(req.size ? { size: req.size } : {}),
+        ...dates,
+        ...(req.disabled ? { enabled: false } : {}),
+      });
+      return created(
+        d,
+        `${where} created (version ${d.version}); name it in a KeyProtector's spec.local.secretRef`,
+      );
+    }
+    case "rotate": {
+      const d = await vault.rotateKey(ns, key, { ...(req.size ? { size: req.size } : {}), ...dates });
+      return created(
+        d,
+        `${where} rotated: version ${d.version} is current; KeyProtectors on it re-wrap their dependants' DEKs (R6, R16)`,
+      );
+    }
+    case "import": {
+      let pem: string;
+      try {
+        pem = readFileSync(req.fromFile ?? "", "utf8");
+      } catch (error) {
+        throw new CliError(
+          `cannot read --from-file ${req.fromFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
+        );
+      }
+      const d = await vault.importKey(ns, key, pem, {
+        ...dates,
+        ...(req.disabled ? { enabled: false } : {}),
+      });
+      return created(
+        d,
+        `${where}: imported as version ${d.version} (thumbprint ${d.thumbprint.slice(0, 12)})`,
+      );
+    }
+    case "enable":
+      await vault.setEnabled(ns, key, true, req.version);
+      return after(`${where}: ${req.version ? `version ${req.version}` : "the current version"} enabled`);
+    case "disable": {
+      const info = await vault.show(ns, key);
+      const version = req.version ?? info.versions[0]?.version;
+      if (!info.versions.some((v) => v.version === version))
+        throw new CliError(
+          `${where} has no version ${req.version}: see kubectl tde local-key list ${key} -n ${ns}`,
+        );
+      if (!req.force)
+        await refuseIfLost(
+          ctx,
+          ns,
+          key,
+          `disabling version ${version} of ${where}`,
+          version,
+          info.versions[0]?.version,
+        );
+      await vault.setEnabled(ns, key, false, version);
+      return after(
+        `${where}: version ${version} disabled; what it protects loses key access (R10). Undo: kubectl tde local-key enable ${key} -n ${ns}${req.version ? ` --key-version ${version}` : ""}`,
+      );
+    }
+    case "delete":
+      if (!req.force) await refuseIfLost(ctx, ns, key, `deleting ${where}`);
+      await vault.deleteKey(ns, key);
+      return after(
+        `${where} deleted (soft: recoverable, like a vault with purge protection). Undo: kubectl tde local-key recover ${key} -n ${ns}`,
+      );
+    case "recover":
+      await vault.recoverKey(ns, key);
+      return after(`${where} recovered with all its versions`);
+  }
+}
+
+/** Throws the refusal when the change would make dependants Inaccessible (the `impact` decision). */
+async function refuseIfLost(
+  ctx: CliContext,
+  ns: string,
+  key: string,
+  what: string,
+  version?: string,
+  currentVersion?: string,
+): Promise<void> {
+  const [kps, servers, dbs] = await Promise.all([
+    listAll<KeyProtector>(ctx, KEY_PROTECTOR_RESOURCE, ns),
+    listAll<EncryptedServer>(ctx, ENCRYPTED_SERVER_RESOURCE, ns),
+    listAll<EncryptedDatabase>(ctx, ENCRYPTED_DATABASE_RESOURCE, ns),
+  ]);
+  const affected = wouldLoseAccess(
+    { namespace: ns, key, ...(version ? { version } : {}), ...(currentVersion ? { currentVersion } : {}) },
+    kps,
+    servers,
+    dbs,
+  );
+  if (affected.length > 0) throw new CliError(refusal(what, affected));
+}
+
 function changed(options: CommonOptions, object: unknown, message: string): string {
   return options.output === "table" ? message : render(options.output, [], [], object);
 }
@@ -288,5 +433,7 @@ export function run(
       return revert(ctx, command);
     case "impact":
       return impact(ctx, command);
+    case "local-key":
+      return localKey(ctx, command);
   }
 }

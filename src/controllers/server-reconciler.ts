@@ -6,6 +6,7 @@ import {
   findCondition,
   parseDuration,
   Reason,
+  removeCondition,
   setCondition,
   shortThumbprint,
 } from "../api/index.js";
@@ -14,7 +15,6 @@ import { isKeyAccessError } from "../kms/provider.js";
 import {
   addFinalizer,
   hasFinalizer,
-  isNotFound,
   type ObjectKey,
   ownerReference,
   type Reconciler,
@@ -286,6 +286,12 @@ export class ServerReconciler implements Reconciler {
         delete next.inaccessibleSince;
       }
     }
+    // R10: the lockout holds for the whole Inaccessible period, whatever puts the workload back
+    if (state === "Inaccessible" && decision.action !== "enforce") await this.enforce(server, next, set);
+    const target = await ctx.enforcer.inspect(server);
+    if (!target) conditions = removeCondition(conditions, ConditionType.EnforcementTarget);
+    else if (state !== "Inaccessible")
+      set(ConditionType.EnforcementTarget, target.status, target.reason, target.message);
     next.state = state;
     // R11: with Manual revalidation only a token set while the server is Inaccessible asks for
     // a revalidation. The token the server was created with, or one set while it was fine, is
@@ -313,8 +319,7 @@ export class ServerReconciler implements Reconciler {
         "the server DEK is wrapped by its protector and the key is accessible",
       );
     const requeue =
-      decision.requeueAfterMs ??
-      (state === "Inaccessible" && decision.action !== "none" ? 30_000 : undefined);
+      decision.requeueAfterMs ?? (state === "Inaccessible" ? ctx.enforcer.holdIntervalMs : undefined);
     return finish(soonest(requeue, pruning.requeueAfterMs));
   }
 
@@ -323,45 +328,19 @@ export class ServerReconciler implements Reconciler {
     next: EncryptedServerStatus,
     set: (type: string, status: "True" | "False" | "Unknown", reason: string, message: string) => void,
   ): Promise<void> {
-    const mode = server.spec.enforcement;
-    const ref = server.spec.workloadRef;
-    if (mode === "None" || !ref) {
+    const outcome = await this.ctx.enforcer.enforce(
+      server,
+      ownerReference(server, { controller: true, blockOwnerDeletion: false }),
+    );
+    next.enforcement = { ...(next.enforcement ?? {}), ...outcome.record };
+    if (outcome.target)
       set(
-        ConditionType.Enforced,
-        "False",
-        mode === "None" ? Reason.EnforcementDisabled : Reason.NotEnforced,
-        mode === "None"
-          ? "enforcement is None: the server is only reported Inaccessible"
-          : "no spec.workloadRef: nothing to enforce on",
+        ConditionType.EnforcementTarget,
+        outcome.target.status,
+        outcome.target.reason,
+        outcome.target.message,
       );
-      return;
-    }
-    try {
-      const record = await this.ctx.enforcer.apply(
-        server.metadata.namespace ?? "",
-        server.metadata.name ?? "",
-        mode,
-        ref,
-        ownerReference(server, { controller: true, blockOwnerDeletion: false }),
-      );
-      next.enforcement = { ...(next.enforcement ?? {}), ...record };
-      set(
-        ConditionType.Enforced,
-        "True",
-        mode === "ScaleToZero" ? Reason.ScaledToZero : Reason.NetworkIsolated,
-        mode === "ScaleToZero"
-          ? `${ref.kind} ${ref.name} scaled to 0 (was ${record.previousReplicas}); the count is given back on revalidation`
-          : `NetworkPolicy ${record.networkPolicyName} denies all ingress to ${ref.kind} ${ref.name}; removed on revalidation`,
-      );
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      set(
-        ConditionType.Enforced,
-        "False",
-        Reason.WorkloadNotFound,
-        `${ref.kind} ${ref.name} was not found: create it or fix spec.workloadRef`,
-      );
-    }
+    set(ConditionType.Enforced, outcome.enforced.status, outcome.enforced.reason, outcome.enforced.message);
   }
 
   /** R11: unwrap the DEK with the current protector and check its KCV; on success give back what enforcement took. */
@@ -380,12 +359,7 @@ export class ServerReconciler implements Reconciler {
         { owner: ownerOf("EncryptedServer", server), recordedDekID: server.status?.dekID },
       );
       zeroize(dek);
-      await ctx.enforcer.release(
-        namespace,
-        server.metadata.name ?? "",
-        server.spec.workloadRef,
-        next.enforcement ?? {},
-      );
+      await ctx.enforcer.restore(server, next.enforcement ?? {});
       delete next.enforcement;
       if (server.spec.revalidationToken !== undefined)
         next.lastRevalidatedToken = server.spec.revalidationToken;
@@ -437,7 +411,7 @@ export class ServerReconciler implements Reconciler {
       await this.writeStatus(server, server.status?.state, { ...(server.status ?? {}), state: "Deleting" });
     }
     if (server.spec.enforcement !== "None") {
-      await ctx.enforcer.release(namespace, name, server.spec.workloadRef, server.status?.enforcement ?? {});
+      await ctx.enforcer.restore(server, server.status?.enforcement ?? {});
     }
     await ctx.dek.release(namespace, envelopeSecretName("EncryptedServer", name), server.spec.deletionPolicy);
     if (server.spec.deletionPolicy === "Shred") {

@@ -4,6 +4,7 @@ import { ApiError } from "./errors.js";
 import {
   type ApiCall,
   type ApiObserver,
+  type ApiResourceList,
   type KubeClient,
   type ListOptions,
   type ObjectList,
@@ -51,11 +52,25 @@ export class HttpKubeClient implements KubeClient {
     this.timeoutMs = options.requestTimeoutMs ?? 30_000;
   }
 
-  get<T extends KubeObject>(kind: ResourceKind, namespace: string, name: string): Promise<T> {
+  get<T extends KubeObject>(
+    kind: ResourceKind,
+    namespace: string,
+    name: string,
+    options: { subresource?: string } = {},
+  ): Promise<T> {
     return this.request<T>({
       method: "GET",
-      path: objectPath(kind, namespace, name),
-      call: { verb: "get", resource: kind.plural, namespace, name },
+      path: objectPath(kind, namespace, name, options.subresource),
+      call: { verb: "get", resource: kind.plural, namespace, name, ...sub(options) },
+    });
+  }
+
+  discover(apiVersion: string): Promise<ApiResourceList> {
+    const path = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+    return this.request<ApiResourceList>({
+      method: "GET",
+      path,
+      call: { verb: "discover", resource: apiVersion },
     });
   }
 

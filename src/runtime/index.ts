@@ -29,6 +29,8 @@ export { InformerFactory } from "./informer-factory.js";
 export type {
   ApiCall,
   ApiObserver,
+  ApiResource,
+  ApiResourceList,
   KubeClient,
   ListOptions,
   ObjectList,

@@ -35,8 +35,22 @@ export interface PatchOptions extends WriteOptions {
 }
 
 /** One API call, reported to an observer (to count writes in tests, or for metrics). */
+/** One resource of a group/version as discovery lists it, e.g. `clusters` or `clusters/scale`. */
+export interface ApiResource {
+  name: string;
+  kind: string;
+  namespaced: boolean;
+  verbs?: string[];
+}
+
+/** What the API server serves for one group/version (`GET /apis/GROUP/VERSION`). */
+export interface ApiResourceList {
+  groupVersion: string;
+  resources: ApiResource[];
+}
+
 export interface ApiCall {
-  verb: "get" | "list" | "create" | "update" | "patch" | "delete";
+  verb: "get" | "list" | "create" | "update" | "patch" | "delete" | "discover";
   resource: string;
   subresource?: string;
   namespace?: string;
@@ -70,7 +84,15 @@ export interface WatchHandle {
  * real adapter; tests may pass a fake. Every method throws `ApiError` on a non-2xx answer.
  */
 export interface KubeClient {
-  get<T extends KubeObject = KubeObject>(kind: ResourceKind, namespace: string, name: string): Promise<T>;
+  /** GET of an object, or of one of its subresources (e.g. "scale"). */
+  get<T extends KubeObject = KubeObject>(
+    kind: ResourceKind,
+    namespace: string,
+    name: string,
+    options?: { subresource?: string },
+  ): Promise<T>;
+  /** Discovery: the resources a group/version (`apps/v1`, `v1`) serves; ApiError 404 when none. */
+  discover(apiVersion: string): Promise<ApiResourceList>;
   list<T extends KubeObject = KubeObject>(
     kind: ResourceKind,
     namespace?: string,

@@ -101,7 +101,7 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
     metrics,
     kms,
     apiObserver: (call) => {
-      if (call.verb !== "get" && call.verb !== "list") counts.writes.push(call);
+      if (call.verb !== "get" && call.verb !== "list" && call.verb !== "discover") counts.writes.push(call);
       if (call.code === 403) refused.push(call);
     },
   });

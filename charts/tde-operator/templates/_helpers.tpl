@@ -60,7 +60,9 @@ The rules the operator needs in every namespace it watches, and nothing more (R3
 - Secrets: envelopes (type tde.dev/envelope), created, updated, shredded (R2, R25), and Local
   KEKs read (R7);
 - Events: one per state change (R12);
-- StatefulSets and Deployments: read and patch replicas (ScaleToZero, R10/R11);
+- StatefulSets and Deployments: read them, record on them (annotations) and scale them through
+  /scale (ScaleToZero, R10/R11); the same for each kind in enforcement.scaleTargets (a database
+  operator's cluster resource: ScaleToZero through /scale, or Patch enforcement);
 - NetworkPolicies: create and delete the deny-all-ingress policy (NetworkIsolation, R10).
 */}}
 {{- define "tde-operator.namespacedRules" -}}
@@ -82,7 +84,19 @@ The rules the operator needs in every namespace it watches, and nothing more (R3
 - apiGroups: ["apps"]
   resources: ["statefulsets", "deployments"]
   verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["apps"]
+  resources: ["statefulsets/scale", "deployments/scale"]
+  verbs: ["get", "patch"]
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
   verbs: ["get", "create", "delete"]
+{{- range .Values.enforcement.scaleTargets }}
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources:
+    {{- range .resources }}
+    - {{ . | quote }}
+    - {{ printf "%s/scale" . | quote }}
+    {{- end }}
+  verbs: ["get", "patch"]
+{{- end }}
 {{- end }}

@@ -50,6 +50,15 @@ describe("npm run demo", () => {
     expect(output).toMatch(/becomes Inaccessible in \d+s/);
     expect(output).toMatch(/state=Inaccessible replicas=0/);
     expect(output).toMatch(/Revalidated [\d.]+s after the key came back: Available, replicas 3 given back/);
+    // R7: every key operation is a command a reader can repeat, never an in-process call
+    expect(output).toContain("$ kubectl tde local-key list -n demo");
+    expect(output).toContain("$ kubectl tde local-key rotate invoices-kek -n demo");
+    expect(output).toMatch(
+      /error: refused: disabling version [0-9a-f]+ of local key demo\/shop-local-kek .*esrv\/shop-postgres \(protector\)/,
+    );
+    expect(output).toContain("$ kubectl tde local-key disable shop-local-kek -n demo --force");
+    expect(output).toContain("$ kubectl tde local-key enable shop-local-kek -n demo");
+    expect(output).not.toContain("LocalKeyProvider");
     expect(output).toContain("Demo complete");
     // never key material: no PEM, no envelope bytes
     expect(output).not.toMatch(/BEGIN [A-Z ]*PRIVATE KEY/);

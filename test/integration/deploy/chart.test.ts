@@ -116,6 +116,33 @@ describe("R30 the Helm chart", () => {
     ]);
   });
 
+  it("enforcement.scaleTargets adds get and patch on each listed kind and its /scale, and nothing else (R10)", async () => {
+    const manifests = await render("tde", "tde-system", [
+      "enforcement.scaleTargets[0].apiGroup=postgresql.cnpg.io",
+      "enforcement.scaleTargets[0].resources={clusters}",
+      "enforcement.scaleTargets[1].apiGroup=k8s.mariadb.com",
+      "enforcement.scaleTargets[1].resources={mariadbs}",
+    ]);
+    expect(grants(find(manifests, "ClusterRole").rules as PolicyRule[])).toEqual(
+      [
+        ...NAMESPACED_GRANTS,
+        ...["clusters", "clusters/scale"].flatMap((r) => [
+          `postgresql.cnpg.io/${r}:get`,
+          `postgresql.cnpg.io/${r}:patch`,
+        ]),
+        ...["mariadbs", "mariadbs/scale"].flatMap((r) => [
+          `k8s.mariadb.com/${r}:get`,
+          `k8s.mariadb.com/${r}:patch`,
+        ]),
+      ].sort(),
+    );
+    const bad = await helm(["template", "x", chart, "--set", "enforcement.scaleTargets[0].apiGroup=x"]).then(
+      () => "",
+      (err: { stderr?: string }) => err.stderr ?? String(err),
+    );
+    expect(bad).toMatch(/resources/);
+  });
+
   it("with watchNamespaces grants the same rules through a Role per namespace and no ClusterRole", async () => {
     const manifests = await render("tde", "tde-system", ["operator.watchNamespaces={shop,billing}"]);
     expect(manifests.filter((m) => m.kind === "ClusterRole")).toEqual([]);

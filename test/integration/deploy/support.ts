@@ -70,6 +70,7 @@ export const NAMESPACED_GRANTS = [
   ...expand([""], ["secrets"], ["get", "list", "watch", "create", "update", "patch", "delete"]),
   ...expand([""], ["events"], ["create", "patch"]),
   ...expand(["apps"], ["statefulsets", "deployments"], ["get", "list", "watch", "patch"]),
+  ...expand(["apps"], ["statefulsets/scale", "deployments/scale"], ["get", "patch"]),
   ...expand(["networking.k8s.io"], ["networkpolicies"], ["get", "create", "delete"]),
 ].sort();
 

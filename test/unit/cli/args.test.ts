@@ -1,15 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { keyFilter, parseCommandLine, UsageError } from "../../../src/cli/args.js";
-
-const usage = (argv: string[]) => {
-  try {
-    parseCommandLine(argv);
-  } catch (err) {
-    expect(err).toBeInstanceOf(UsageError);
-    return (err as Error).message;
-  }
-  throw new Error(`accepted: ${argv.join(" ")}`);
-};
+import { keyFilter, parseCommandLine } from "../../../src/cli/args.js";
+import { usage } from "./fixtures.js";
 
 describe("R30 kubectl-tde command line", () => {
   it("status with -n, -A, --kubeconfig and -o", () => {

@@ -1,3 +1,4 @@
+import { expect } from "vitest";
 import type {
   Condition,
   EncryptedDatabase,
@@ -5,6 +6,7 @@ import type {
   KeyListEntry,
   KeyProtector,
 } from "../../../src/api/index.js";
+import { parseCommandLine, UsageError } from "../../../src/cli/args.js";
 
 export const T0 = "2025-01-01T00:00:00Z";
 
@@ -157,4 +159,15 @@ export function database(
       ],
     },
   };
+}
+
+/** The UsageError message a command line is refused with (the test fails if it is accepted). */
+export function usage(argv: string[]): string {
+  try {
+    parseCommandLine(argv);
+  } catch (err) {
+    expect(err).toBeInstanceOf(UsageError);
+    return (err as Error).message;
+  }
+  throw new Error(`accepted: ${argv.join(" ")}`);
 }
