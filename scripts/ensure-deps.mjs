@@ -33,6 +33,16 @@ if (forTests && !process.env.TDE_SKIP_BINARIES) {
     encoding: "utf8",
   }).trim();
   say(`helm: ${helm}`);
+  // the real health and alerting tools (test/harness/health-tools.ts): kstatus and Argo CD's Lua
+  // runtime over our health.lua, and promtool; built one after the other (two cores)
+  for (const script of ["build-health-tools.sh", "build-promtool.sh"]) {
+    const built = execFileSync("bash", [join(root, "test/harness/assets", script)], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "inherit"],
+      encoding: "utf8",
+    }).trim();
+    say(`${script.replace(/^build-|\.sh$/g, "")}: ${built}`);
+  }
 }
 
 // Debian packages the tests run for real, installed when missing (root with apt-get only): a Lua
