@@ -148,7 +148,7 @@ function verdict(input: HealthInput): Verdict {
     return {
       kind: "stalled",
       reason: cause?.reason ?? "Inaccessible",
-      message: `Inaccessible: ${cause?.message || "key access was lost past the grace period"}; restore key access, then revalidate (kubectl tde revalidate)`,
+      message: `${cause?.reason === "Inaccessible" ? "" : "Inaccessible: "}${cause?.message || "key access was lost past the grace period"}; restore key access, then revalidate (kubectl tde revalidate)`,
     };
   }
 
