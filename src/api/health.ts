@@ -126,7 +126,7 @@ function verdict(input: HealthInput): Verdict {
     return {
       kind: "stalled",
       reason: refused.reason,
-      message: `the requested protector is refused and the database keeps its key (R15): ${refused.message}`,
+      message: refused.message,
     };
   if (input.kind === "KeyProtector") {
     const unmet = findCondition(list, ConditionType.RequirementsMet);

@@ -153,6 +153,10 @@ export class Metrics {
   });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
+    // counters an alert takes the increase() of exist from the start: a series first seen at 1
+    // would show no increase, and TDERotationFailed could never fire on a single failure
+    for (const kind of ["EncryptedServer", "EncryptedDatabase"])
+      for (const result of ["success", "error"]) this.rotations.inc({ kind, result }, 0);
     if (options.defaultMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry, prefix: "tde_" });
       for (const name of DEFAULT_GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(`tde_${name}`);

@@ -103,7 +103,7 @@ const rows: Row[] = [
     conditions: [ready, accessible, c("ProtectorChangeAccepted", "False", "ServiceManagedKeyNotAllowed")],
     expect: "S",
     reason: "ServiceManagedKeyNotAllowed",
-    says: "R15",
+    says: "ServiceManagedKeyNotAllowed message",
   },
   {
     name: "R15 a refused change beats a key loss within grace (the refusal is not hidden)",
