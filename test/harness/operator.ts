@@ -142,8 +142,7 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
 /** One logger writing to both. */
 function tee(a: Logger, b: Logger): Logger {
   const both =
-    (level: "debug" | "info" | "warn" | "error") =>
-    (msg: string, fields?: Record<string, unknown>) => {
+    (level: "debug" | "info" | "warn" | "error") => (msg: string, fields?: Record<string, unknown>) => {
       a[level](msg, fields);
       b[level](msg, fields);
     };
