@@ -1,5 +1,6 @@
 import { execFile, execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -11,6 +12,8 @@ import { promisify } from "node:util";
  * - kstatus: sigs.k8s.io/cli-utils v0.37.2 `status.Compute`, what Flux's health checks and kpt read;
  * - argo-health: deploy/gitops/argocd/health.lua run by gopher-lua v1.1.1 in Argo CD's Lua
  *   environment (base, table, package and a reduced os only);
+ * - flux-health: a Flux Kustomization's healthCheckExprs evaluated by Flux's own
+ *   github.com/fluxcd/pkg/runtime/cel StatusEvaluator (v0.117.0);
  * - promtool: `promtool test rules` and `promtool check metrics`.
  */
 
@@ -29,7 +32,7 @@ function built(script: string, what: string): string {
 let healthFolder: string | undefined;
 let promtoolPath: string | undefined;
 
-function healthTool(name: "kstatus" | "argo-health"): string {
+function healthTool(name: "kstatus" | "argo-health" | "flux-health"): string {
   healthFolder ??= built("build-health-tools.sh", "the health tools");
   return join(healthFolder, name);
 }
@@ -81,6 +84,27 @@ export function kstatus(objects: readonly unknown[]): Promise<KstatusResult[]> {
 /** Argo CD's verdict on each object with the health script at `scriptPath`, in order. */
 export function argoHealth(scriptPath: string, objects: readonly unknown[]): Promise<ArgoHealth[]> {
   return runPerObject<ArgoHealth>(healthTool("argo-health"), [scriptPath], objects);
+}
+
+/** What Flux's healthCheckExprs make of an object: Unknown (with the error) when they cannot be evaluated. */
+export interface FluxHealth {
+  status: "InProgress" | "Failed" | "Current" | "Unknown";
+  message: string;
+}
+
+/** Flux's verdict on each object under `healthCheckExprs` (a Kustomization's list), in order. */
+export async function fluxHealth(
+  healthCheckExprs: unknown[],
+  objects: readonly unknown[],
+): Promise<FluxHealth[]> {
+  const dir = mkdtempSync(join(tmpdir(), "tde-flux-"));
+  const file = join(dir, "exprs.json");
+  writeFileSync(file, JSON.stringify(healthCheckExprs));
+  try {
+    return await runPerObject<FluxHealth>(healthTool("flux-health"), [file], objects);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Runs promtool with the arguments; resolves with its output whatever the exit code. */

@@ -144,6 +144,10 @@ describe("R27 Flux examples", () => {
       spec: Record<string, unknown>;
     };
     expect(tenant.spec.dependsOn).toEqual([{ name: "tde-operator" }]);
-    expect((tenant.spec.healthChecks as { apiVersion: string }[])[0]?.apiVersion).toBe("tde.dev/v1alpha1");
+    // wait: true (healthChecks would be ignored) with a documented timeout, and CEL health for each kind
+    expect(tenant.spec.wait).toBe(true);
+    expect(tenant.spec.timeout).toBe("5m");
+    expect(tenant.spec.healthChecks).toBeUndefined();
+    expect((tenant.spec.healthCheckExprs as { kind: string }[]).map((e) => e.kind)).toEqual(KINDS);
   });
 });

@@ -10,10 +10,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseDocument, stringify } from "yaml";
+import { parseAllDocuments, parseDocument, stringify } from "yaml";
 import { type Condition, type HealthKind, healthConditions, setCondition } from "../../../src/api/index.js";
 import { type KekProvider, KeyAccessError } from "../../../src/kms/provider.js";
-import { argoHealth, type KstatusResult, kstatus, promtool } from "../../harness/health-tools.js";
+import { argoHealth, fluxHealth, type KstatusResult, kstatus, promtool } from "../../harness/health-tools.js";
 import { startTestOperator, type TestOperator } from "../../harness/operator.js";
 import { type Api, api, cond, kc, suffix, waitFor } from "../controllers/helpers.js";
 import { repoRoot } from "../deploy/support.js";
@@ -25,6 +25,12 @@ const region = `health-dr-${id}`; // the secondary's region (R19, R21)
 const unwatched = `health-new-${id}`; // no operator watches it: objects there keep no status
 const opNs = `health-op-${id}`;
 const healthLua = join(repoRoot, "deploy", "gitops", "argocd", "health.lua");
+/** the healthCheckExprs of the Flux example's tenant Kustomization */
+const fluxExprs = (
+  parseAllDocuments(readFileSync(join(repoRoot, "deploy", "gitops", "flux", "kustomization.yaml"), "utf8"))
+    .map((d) => d.toJS() as { spec?: { healthCheckExprs?: unknown[] } })
+    .find((k) => k.spec?.healthCheckExprs) as { spec: { healthCheckExprs: unknown[] } }
+).spec.healthCheckExprs;
 const DAY = 86_400;
 
 const faults = new KeyFaults();
@@ -320,7 +326,10 @@ describe("R27 every state the operator produces, as kstatus (Flux) and Argo CD r
     const wired = withHealth(real);
     const [k] = await kstatus([wired]);
     const [argoWired, argoToday] = await argoHealth(healthLua, [wired, real]);
+    const flux = await fluxHealth(fluxExprs, [wired, real]);
     expect(k?.status, JSON.stringify(k)).toBe(row.kstatus);
+    // Flux's wait: true with our healthCheckExprs, with the health model's conditions and without
+    expect(flux.map((f) => f.status)).toEqual([row.kstatus, row.kstatus]);
     if (row.kstatus !== "Current") expect(k?.message).toContain(row.says);
     expect(argoWired?.status).toBe(row.argo);
     expect(argoWired?.message).toContain(row.says);
@@ -333,6 +342,9 @@ describe("R27 every state the operator produces, as kstatus (Flux) and Argo CD r
     expect(fresh.status).toBeUndefined();
     expect((await kstatus([fresh]))[0]?.status).toBe("Current");
     expect((await argoHealth(healthLua, [fresh]))[0]?.status).toBe("Progressing");
+    // Flux cannot evaluate the expressions before a status exists: Unknown, and it keeps waiting
+    const [flux] = await fluxHealth(fluxExprs, [fresh]);
+    expect(flux).toEqual({ status: "Unknown", message: expect.stringContaining("status.conditions") });
   });
 
   it("a generation the operator has not observed yet: InProgress and Progressing", async () => {
@@ -346,6 +358,10 @@ describe("R27 every state the operator produces, as kstatus (Flux) and Argo CD r
       status: { ...ahead.status, observedGeneration: available.metadata.generation },
     };
     expect((await kstatus([behind]))[0]?.status).toBe("InProgress");
+    expect((await fluxHealth(fluxExprs, [ahead, behind])).map((f) => f.status)).toEqual([
+      "InProgress",
+      "InProgress",
+    ]);
     expect((await argoHealth(healthLua, [ahead]))[0]).toEqual({
       status: "Progressing",
       message: `Waiting for the tde-operator to observe generation ${ahead.metadata.generation}`,
