@@ -33,10 +33,20 @@ if (forTests && !process.env.TDE_SKIP_BINARIES) {
     encoding: "utf8",
   }).trim();
   say(`helm: ${helm}`);
+  // the real health and alerting tools (test/harness/health-tools.ts): kstatus and Argo CD's Lua
+  // runtime over our health.lua, and promtool; built one after the other (two cores)
+  for (const script of ["build-health-tools.sh", "build-promtool.sh"]) {
+    const built = execFileSync("bash", [join(root, "test/harness/assets", script)], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "inherit"],
+      encoding: "utf8",
+    }).trim();
+    say(`${script.replace(/^build-|\.sh$/g, "")}: ${built}`);
+  }
 }
 
-// Debian packages the tests run for real, installed when missing (root with apt-get only): a Lua
-// interpreter for Argo CD's health checks of our kinds, and MariaDB for the data-plane journey.
+// Debian packages the tests run for real, installed when missing (root with apt-get only): MariaDB
+// for the data-plane journey. (Argo CD's health checks run in gopher-lua, built above.)
 const has = (bin) => {
   try {
     execFileSync("sh", ["-c", `command -v ${bin}`], { stdio: "ignore" });
@@ -46,7 +56,6 @@ const has = (bin) => {
   }
 };
 const missing = [];
-if (!["lua5.4", "lua5.3", "lua5.1", "luajit", "lua"].some(has)) missing.push("lua5.4");
 if (!["mariadbd", "mysqld"].some(has) && !existsSync("/usr/sbin/mariadbd"))
   missing.push("mariadb-server", "mariadb-client");
 if (forTests && missing.length > 0 && !process.env.TDE_SKIP_BINARIES && process.getuid?.() === 0) {

@@ -6,6 +6,7 @@ export * from "./conditions.js";
 export * from "./constants.js";
 export * from "./defaults.js";
 export * from "./duration.js";
+export * from "./health.js";
 export type {
   CrossNamespaceReference,
   DeletionPolicy,

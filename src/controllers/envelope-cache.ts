@@ -38,15 +38,28 @@ export async function observeOwnEnvelope(
   }
 }
 
-/** R12: a state change is a metric and (after the first state) an Event. */
+/**
+ * R12: a state change is a metric and (after the first state) an Event. R28: and a log line, at
+ * warn into Inaccessible and at info otherwise, with the object and the Ready condition's reason
+ * and message (the cause: a key's reason, a server's name; never key material).
+ */
 export function recordStateChange(
   ctx: ControllerContext,
   kind: string,
   obj: Parameters<ControllerContext["events"]["normal"]>[0],
   before: string | undefined,
   after: string | undefined,
+  cause?: { reason: string; message: string },
 ): void {
   if (before === after || !after) return;
   ctx.metrics?.stateTransitions.inc({ kind, from: before ?? "None", to: after });
+  ctx.log[after === "Inaccessible" ? "warn" : "info"](`${kind} state ${before ?? "None"} -> ${after}`, {
+    kind,
+    namespace: obj.metadata?.namespace,
+    name: obj.metadata?.name,
+    from: before ?? "None",
+    to: after,
+    ...(cause ? { reason: cause.reason, cause: cause.message } : {}),
+  });
   if (before !== undefined) void ctx.events.normal(obj, `State${after}`, `state ${before} -> ${after}`);
 }

@@ -8,7 +8,9 @@ import { writeRefusal } from "./write-refusal.js";
  * Writes a server's or database's status once (nothing when unchanged), puts the server's answer
  * in the cache so the next pass sees it, and records a state change (R12).
  */
-export async function writeStatus<T extends KubeObject & { status?: { state?: string } }>(
+export async function writeStatus<
+  T extends KubeObject & { status?: { state?: string; conditions?: readonly Condition[] } },
+>(
   ctx: ControllerContext,
   kind: ResourceKind,
   cache: Informer<T>,
@@ -18,7 +20,14 @@ export async function writeStatus<T extends KubeObject & { status?: { state?: st
 ): Promise<void> {
   const { written, object } = await ctx.status.set(kind, obj, next);
   if (written) cache.writeThrough(object);
-  recordStateChange(ctx, kind.kind, obj, before, next.state);
+  recordStateChange(
+    ctx,
+    kind.kind,
+    obj,
+    before,
+    next.state,
+    findCondition(next.conditions, ConditionType.Ready),
+  );
 }
 
 /**

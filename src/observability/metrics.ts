@@ -1,4 +1,49 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { type Condition, ConditionType, isTrue } from "../api/conditions.js";
+
+/**
+ * prom-client's default gauges whose names end in `_total`, which Prometheus reserves for
+ * counters (`promtool check metrics` refuses them). Each is the sum of the gauge of the same name
+ * without the suffix (`sum(tde_nodejs_active_handles)`), so they are left out, not renamed.
+ */
+const DEFAULT_GAUGES_NAMED_LIKE_COUNTERS = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
+
+/** An object from an informer cache, as far as the object gauges read it. */
+export interface CachedObject {
+  metadata: { namespace?: string };
+  status?: { conditions?: readonly Condition[] };
+}
+
+/** A gauge sample: its labels and its value. */
+export interface GaugeSample<L extends string> {
+  labels: Record<L, string>;
+  value: number;
+}
+
+/** Cached objects by kind (informer lists carry no `kind` of their own). */
+export type ObjectsByKind = Record<string, Iterable<CachedObject>>;
+
+/**
+ * R17, R21: the resources whose protector change waits (`RotationBlocked=True`), by kind and
+ * namespace. Pure: the operator hands it the cached servers and databases at scrape time.
+ */
+export function rotationsBlocked(byKind: ObjectsByKind): GaugeSample<"kind" | "namespace">[] {
+  const samples: GaugeSample<"kind" | "namespace">[] = [];
+  for (const [kind, objects] of Object.entries(byKind)) {
+    const perNamespace = new Map<string, number>();
+    for (const o of objects) {
+      if (!isTrue(o.status?.conditions, ConditionType.RotationBlocked)) continue;
+      const namespace = o.metadata.namespace ?? "";
+      perNamespace.set(namespace, (perNamespace.get(namespace) ?? 0) + 1);
+    }
+    for (const [namespace, value] of perNamespace) samples.push({ labels: { kind, namespace }, value });
+  }
+  return samples;
+}
 
 /**
  * R28: the operator's Prometheus metrics. One prefix (tde_), units in names, bounded labels:
@@ -107,8 +152,29 @@ export class Metrics {
     },
   });
 
+  private blockedSource: () => ObjectsByKind = () => ({});
+
+  readonly rotationsBlocked = new Gauge({
+    name: "tde_rotations_blocked",
+    help: "Resources whose protector change waits (RotationBlocked=True: an older key still in use, R17, or a secondary that cannot use the new key, R21), by kind and namespace, from the informer caches at scrape time.",
+    labelNames: ["kind", "namespace"] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.rotationsBlocked.reset();
+      for (const { labels, value } of rotationsBlocked(this.blockedSource()))
+        this.rotationsBlocked.set(labels, value);
+    },
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "tde_" });
+    // counters an alert takes the increase() of exist from the start: a series first seen at 1
+    // would show no increase, and TDERotationFailed could never fire on a single failure
+    for (const kind of ["EncryptedServer", "EncryptedDatabase"])
+      for (const result of ["success", "error"]) this.rotations.inc({ kind, result }, 0);
+    if (options.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry, prefix: "tde_" });
+      for (const name of DEFAULT_GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(`tde_${name}`);
+    }
   }
 
   setStateSource(source: () => Array<{ kind: string; state: string; count: number }>): void {
@@ -117,5 +183,10 @@ export class Metrics {
 
   setEnvelopeLossSource(source: () => Array<{ kind: string; reason: string; count: number }>): void {
     this.envelopeLossSource = source;
+  }
+
+  /** The cached servers and databases `tde_rotations_blocked` is counted from at scrape time. */
+  setRotationSource(source: () => ObjectsByKind): void {
+    this.blockedSource = source;
   }
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { Logger } from "../observability/logger.js";
 import { isNotFound } from "./errors.js";
 import type { KubeClient } from "./kube-client.js";
 import { boundedName } from "./names.js";
@@ -23,6 +24,12 @@ export interface EventRecorderOptions {
   now?: () => Date;
   /** Told when an event could not be written (events never fail a reconcile). */
   onError?: (err: unknown) => void;
+  /**
+   * R28: every Event is also a log line here, Normal at info and Warning at warn, with the
+   * object and the reason (messages name keys by id and thumbprint, never key material), so the
+   * log tells on-call what the Events tell `kubectl describe`. Repeats are logged too.
+   */
+  log?: Logger;
 }
 
 interface Tracked {
@@ -53,6 +60,12 @@ export class EventRecorder {
 
   /** Records one event; identical events are written one after another so repeats are counted. */
   event(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
+    this.options.log?.[type === "Warning" ? "warn" : "info"](message, {
+      event: reason,
+      kind: obj.kind,
+      namespace: obj.metadata?.namespace,
+      name: obj.metadata?.name,
+    });
     const key = [obj.metadata?.uid ?? keyOf(obj), type, reason, message].join("\u0000");
     const previous = this.inFlight.get(key) ?? Promise.resolve();
     const next = previous.then(() =>

@@ -2,7 +2,7 @@ import * as k8s from "@kubernetes/client-node";
 import type { OperatorConfig } from "../../src/config.js";
 import { LocalKeyProvider } from "../../src/kms/local.js";
 import { DefaultKmsRegistry, type KekProvider, type KmsRegistry } from "../../src/kms/provider.js";
-import { createLogger, silentLogger } from "../../src/observability/logger.js";
+import { createLogger, type Logger, type LogLevel, silentLogger } from "../../src/observability/logger.js";
 import { Metrics } from "../../src/observability/metrics.js";
 import { Operator } from "../../src/operator.js";
 import type { ApiCall } from "../../src/runtime/index.js";
@@ -28,6 +28,11 @@ export interface TestOperatorOptions {
   wrapLocal?: (local: KekProvider) => KekProvider;
   /** run as another user (e.g. the chart's ServiceAccount) instead of the harness's admin */
   kubeConfig?: k8s.KubeConfig;
+  /** prom-client's process and Node.js metrics too, as the operator's /metrics serves them (default off) */
+  defaultMetrics?: boolean;
+  /** every log line of the operator at `logLevel` (default info), as a person on call reads it */
+  logSink?: (line: string) => void;
+  logLevel?: LogLevel;
 }
 
 /**
@@ -83,17 +88,20 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
     leaseName: "tde-test",
     identity: "test",
   };
-  const metrics = new Metrics({ defaultMetrics: false });
+  const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? false });
   // debug level, into the run directory for the run-wide leak scan (and to stderr with TDE_TEST_LOG)
   const sink = canaryLogSink(`operator-${options.operatorNamespace}`);
   const toStderr = Boolean(process.env.TDE_TEST_LOG);
-  const log =
+  const debugLog =
     sink || toStderr
       ? createLogger("debug", {}, (line) => {
           sink?.write(line);
           if (toStderr) process.stderr.write(`${line}\n`);
         })
       : silentLogger;
+  const log = options.logSink
+    ? tee(debugLog, createLogger(options.logLevel ?? "info", {}, options.logSink))
+    : debugLog;
   const operator = new Operator({
     config,
     kubeConfig: kc,
@@ -105,6 +113,11 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
       if (call.code === 403) refused.push(call);
     },
   });
+  // TODO(#16 wiring): until operator.ts counts tde_rotations_blocked from its caches itself
+  metrics.setRotationSource(() => ({
+    EncryptedServer: operator.servers.store.list(),
+    EncryptedDatabase: operator.databases.store.list(),
+  }));
   operator.startInformers();
   const running = operator.run();
   running.catch(() => {});
@@ -123,5 +136,21 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
       recordMetrics(`operator-${options.operatorNamespace}`, await metrics.registry.metrics());
       sink?.close();
     },
+  };
+}
+
+/** One logger writing to both. */
+function tee(a: Logger, b: Logger): Logger {
+  const both =
+    (level: "debug" | "info" | "warn" | "error") => (msg: string, fields?: Record<string, unknown>) => {
+      a[level](msg, fields);
+      b[level](msg, fields);
+    };
+  return {
+    debug: both("debug"),
+    info: both("info"),
+    warn: both("warn"),
+    error: both("error"),
+    child: (fields) => tee(a.child(fields), b.child(fields)),
   };
 }

@@ -308,7 +308,8 @@ describe("R30 the Helm chart", () => {
     const alerts = Object.fromEntries(rule.spec.groups.flatMap((g) => g.rules).map((r) => [r.alert, r.expr]));
     expect(alerts.TDEKeyAccessLost).toBe("tde_key_accessible == 0");
     expect(alerts.TDEResourceInaccessible).toContain('tde_resources{state="Inaccessible"}');
-    expect(alerts.TDERotationBlocked).toContain("tde_rotations_total");
+    expect(alerts.TDERotationBlocked).toContain("tde_rotations_blocked");
+    expect(alerts.TDERotationFailed).toContain('tde_rotations_total{result="error"}');
     expect(alerts.TDEKeyExpiringSoon).toBe("(tde_key_expiry_timestamp_seconds - time()) < 2592000");
     const dashboard = find(
       await render("tde", "tde-system", ["grafanaDashboard.enabled=true"]),

@@ -1,39 +1,17 @@
-import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { argoHealth } from "../../harness/health-tools.js";
 import { find, parseManifests, repoRoot } from "./support.js";
 
 const gitops = join(repoRoot, "deploy", "gitops");
 const KINDS = ["KeyProtector", "EncryptedServer", "EncryptedDatabase"];
 const healthLua = readFileSync(join(gitops, "argocd", "health.lua"), "utf8");
 
-/** A Lua interpreter, when the machine has one (Argo CD embeds Lua 5.1; the script is plain Lua). */
-const lua = ["lua5.4", "lua5.3", "lua5.1", "luajit", "lua"].find((bin) => {
-  try {
-    execFileSync(bin, ["-v"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-});
-
-function toLua(value: unknown): string {
-  if (value === null || value === undefined) return "nil";
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
-  if (Array.isArray(value)) return `{${value.map(toLua).join(", ")}}`;
-  return `{${Object.entries(value as Record<string, unknown>)
-    .map(([k, v]) => `[${JSON.stringify(k)}] = ${toLua(v)}`)
-    .join(", ")}}`;
-}
-
-/** Runs health.lua the way Argo CD does: `obj` is the resource, the script returns {status, message}. */
-function health(obj: unknown): { status: string; message: string } {
-  const program = `obj = ${toLua(obj)}\nlocal function check()\n${healthLua}\nend\nlocal hs = check()\nio.write(hs.status, "\\n", hs.message or "")\n`;
-  const out = execFileSync(lua as string, ["-"], { input: program, encoding: "utf8" });
-  const [status = "", ...rest] = out.split("\n");
-  return { status, message: rest.join("\n") };
+/** health.lua as Argo CD runs it (gopher-lua in Argo CD's Lua environment: test/harness/health-tools.ts). */
+async function health(obj: unknown): Promise<{ status: string; message: string }> {
+  const [hs] = await argoHealth(join(gitops, "argocd", "health.lua"), [obj]);
+  return hs as { status: string; message: string };
 }
 
 const cond = (type: string, status: string, reason: string, message = "", observedGeneration = 1) => ({
@@ -73,13 +51,13 @@ describe("R27 Argo CD health checks for our kinds", () => {
     }
   });
 
-  describe.skipIf(!lua)(`health.lua (run with ${lua ?? "no Lua interpreter: skipped"})`, () => {
-    it.each(KINDS)("%s: Progressing before the operator reports status", (kind) => {
-      expect(health(resource(kind)).status).toBe("Progressing");
+  describe("health.lua, run by gopher-lua as Argo CD runs it", () => {
+    it.each(KINDS)("%s: Progressing before the operator reports status", async (kind) => {
+      expect((await health(resource(kind))).status).toBe("Progressing");
     });
 
-    it.each(KINDS)("%s: Healthy when Ready is True for the current generation", (kind) => {
-      const hs = health(
+    it.each(KINDS)("%s: Healthy when Ready is True for the current generation", async (kind) => {
+      const hs = await health(
         resource(kind, {
           state: "Available",
           conditions: [cond("Ready", "True", "Available", "DEK protected")],
@@ -88,8 +66,8 @@ describe("R27 Argo CD health checks for our kinds", () => {
       expect(hs).toEqual({ status: "Healthy", message: "Available: DEK protected" });
     });
 
-    it("Progressing while Ready was computed for an older generation", () => {
-      const hs = health(
+    it("Progressing while Ready was computed for an older generation", async () => {
+      const hs = await health(
         resource(
           "EncryptedServer",
           { conditions: [cond("Ready", "True", "Available", "", 1)], observedGeneration: 1 },
@@ -102,8 +80,8 @@ describe("R27 Argo CD health checks for our kinds", () => {
 
     it.each(["EncryptedServer", "EncryptedDatabase"])(
       "%s: Degraded when Inaccessible, with the reason",
-      (kind) => {
-        const hs = health(
+      async (kind) => {
+        const hs = await health(
           resource(kind, {
             state: "Inaccessible",
             conditions: [
@@ -117,15 +95,12 @@ describe("R27 Argo CD health checks for our kinds", () => {
             ],
           }),
         );
-        expect(hs).toEqual({
-          status: "Degraded",
-          message: "KeyDisabled: the key is disabled: enable it, then revalidate",
-        });
+        expect(hs).toEqual({ status: "Degraded", message: "Inaccessible: enforced" });
       },
     );
 
-    it("KeyProtector: Degraded when its key is not accessible", () => {
-      const hs = health(
+    it("KeyProtector: Degraded when its key is not accessible", async () => {
+      const hs = await health(
         resource("KeyProtector", {
           conditions: [
             cond("Ready", "False", "KeyNotAccessible"),
@@ -136,9 +111,9 @@ describe("R27 Argo CD health checks for our kinds", () => {
       expect(hs).toEqual({ status: "Degraded", message: "PermissionDenied: grant wrapKey" });
     });
 
-    it("Progressing (not Degraded) while provisioning or revalidating", () => {
+    it("Progressing (not Degraded) while provisioning or revalidating", async () => {
       for (const state of ["Provisioning", "Revalidating"]) {
-        const hs = health(
+        const hs = await health(
           resource("EncryptedDatabase", { state, conditions: [cond("Ready", "False", state, "working")] }),
         );
         expect(hs).toEqual({ status: "Progressing", message: `${state}: working` });
@@ -169,6 +144,10 @@ describe("R27 Flux examples", () => {
       spec: Record<string, unknown>;
     };
     expect(tenant.spec.dependsOn).toEqual([{ name: "tde-operator" }]);
-    expect((tenant.spec.healthChecks as { apiVersion: string }[])[0]?.apiVersion).toBe("tde.dev/v1alpha1");
+    // wait: true (healthChecks would be ignored) with a documented timeout, and CEL health for each kind
+    expect(tenant.spec.wait).toBe(true);
+    expect(tenant.spec.timeout).toBe("5m");
+    expect(tenant.spec.healthChecks).toBeUndefined();
+    expect((tenant.spec.healthCheckExprs as { kind: string }[]).map((e) => e.kind)).toEqual(KINDS);
   });
 });

@@ -91,6 +91,31 @@ describe("R30 plain manifests under deploy/ for kubectl apply -k", () => {
     expect(out).toContain("configmap/tde-operator-dashboard serverside-applied");
   });
 
+  it("deploy/overlays/monitoring puts every namespaced object in tde-system, beside the metrics Service it scrapes", async () => {
+    const manifests = await kustomize(join(deploy, "overlays", "monitoring"));
+    const namespaced = manifests.filter(
+      (m) => !["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"].includes(m.kind),
+    );
+    const where = (kind: string) =>
+      namespaced.filter((m) => m.kind === kind).map((m) => m.metadata.namespace);
+    expect(where("ServiceMonitor")).toEqual(["tde-system"]);
+    expect(where("PrometheusRule")).toEqual(["tde-system"]);
+    expect(where("ConfigMap")).toEqual(["tde-system"]);
+    expect(where("Service")).toEqual(["tde-system"]);
+    expect(new Set(namespaced.map((m) => `${m.metadata.namespace}`))).toEqual(new Set(["tde-system"]));
+    // the ServiceMonitor selects the Service by its labels and its named port
+    const service = find(namespaced, "Service") as unknown as {
+      metadata: { labels: Record<string, string> };
+      spec: { ports: { name: string }[] };
+    };
+    const monitor = find(namespaced, "ServiceMonitor") as unknown as {
+      spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string }[] };
+    };
+    for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels))
+      expect(service.metadata.labels[k]).toBe(v);
+    expect(service.spec.ports.map((p) => p.name)).toContain(monitor.spec.endpoints[0]?.port);
+  });
+
   it("grants exactly what the Helm chart grants", async () => {
     const manifests = await kustomize(join(deploy, "overlays", "default"));
     expect(grants(find(manifests, "ClusterRole").rules as PolicyRule[])).toEqual(NAMESPACED_GRANTS);
