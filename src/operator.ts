@@ -176,6 +176,8 @@ export class Operator {
       component: "tde-operator",
       instance: config.identity,
       onError: (error) => log.debug("event not recorded", { error }),
+      // R28: every Event is a log line too (Normal at info, Warning at warn), for whoever is on call
+      log,
     });
     const ctx: ControllerContext = {
       client: this.client,
@@ -359,6 +361,10 @@ export class Operator {
     ];
     metrics.setStateSource(() => stateCounts(this.servers, this.databases));
     metrics.setEnvelopeLossSource(() => envelopeLossCounts(this.servers, this.databases));
+    metrics.setRotationSource(() => ({
+      EncryptedServer: this.servers.store.list(),
+      EncryptedDatabase: this.databases.store.list(),
+    }));
     this.workqueueGauge = setInterval(() => {
       for (const c of this.controllers) metrics.workqueueDepth.set({ controller: c.name }, c.queue.depth);
     }, 5_000);

@@ -113,11 +113,6 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
       if (call.code === 403) refused.push(call);
     },
   });
-  // TODO(#16 wiring): until operator.ts counts tde_rotations_blocked from its caches itself
-  metrics.setRotationSource(() => ({
-    EncryptedServer: operator.servers.store.list(),
-    EncryptedDatabase: operator.databases.store.list(),
-  }));
   operator.startInformers();
   const running = operator.run();
   running.catch(() => {});
