@@ -34,6 +34,7 @@ const { values } = parseArgs({
     source: { type: "boolean", default: false },
     "node-options": { type: "string" },
     "lowkey-size": { type: "string" },
+    only: { type: "string" },
     help: { type: "boolean", default: false },
   },
   strict: true,
@@ -55,6 +56,8 @@ if (values.help) {
       "  --concurrency N       the benchmark client's concurrency, also the API floor's (default 16)",
       "  --scaling-size N      the smaller convergence of the Scaling scenario (default size/10)",
       "  --skip-scaling        no smaller convergence",
+      "  --only A,B            run only these parts: scaling, main (convergence, idle, restart,",
+      "                        rotation, watchdog), lowkey (default: all three)",
       "  --node-options S      NODE_OPTIONS of the operator process, e.g. --max-old-space-size=160",
       "  --source              run the operator from source under tsx instead of the built image (dist/)",
       "  --lowkey-size N       databases of the Lowkey Vault scenario (default size, at most 500); it runs",
@@ -64,6 +67,12 @@ if (values.help) {
   );
   process.exit(0);
 }
+
+const PARTS = ["scaling", "main", "lowkey"] as const;
+const only = new Set((values.only ?? PARTS.join(",")).split(",").map((p) => p.trim()));
+for (const part of only)
+  if (!(PARTS as readonly string[]).includes(part))
+    throw new Error(`--only takes ${PARTS.join(", ")}; got "${part}"`);
 
 const int = (s: string | undefined, name: string) => {
   const n = Number(s);
@@ -122,7 +131,7 @@ async function main(): Promise<void> {
   }
   const cluster = await BenchCluster.start(log);
   try {
-    if (!values["skip-scaling"] && scalingSize < size) {
+    if (only.has("scaling") && !values["skip-scaling"] && scalingSize < size) {
       log(`scaling: convergence at ${scalingSize} databases`);
       const small = new Bench(
         cluster,
@@ -151,48 +160,50 @@ async function main(): Promise<void> {
       settings,
       "main",
     );
-    try {
-      for (const [name, run] of [
-        ["convergence", () => bench.convergence()],
-        ["idle", () => bench.idle()],
-        ["restart", () => bench.restart()],
-        ["rotation", () => bench.rotation()],
-        ["watchdog", () => bench.watchdog()],
-      ] as const) {
-        log(`${name} …`);
-        const started = Date.now();
-        try {
-          results[name] = await run();
-        } catch (error) {
-          results[name] = { error: (error as Error).message };
+    if (only.has("main"))
+      try {
+        for (const [name, run] of [
+          ["convergence", () => bench.convergence()],
+          ["idle", () => bench.idle()],
+          ["restart", () => bench.restart()],
+          ["rotation", () => bench.rotation()],
+          ["watchdog", () => bench.watchdog()],
+        ] as const) {
+          log(`${name} …`);
+          const started = Date.now();
+          try {
+            results[name] = await run();
+          } catch (error) {
+            results[name] = { error: (error as Error).message };
+          }
+          log(
+            `  ${name} done in ${round((Date.now() - started) / 1000, 1)} s: ${JSON.stringify(summary(results[name]))}`,
+          );
         }
-        log(
-          `  ${name} done in ${round((Date.now() - started) / 1000, 1)} s: ${JSON.stringify(summary(results[name]))}`,
-        );
+      } finally {
+        await bench.stop();
       }
-    } finally {
-      await bench.stop();
-    }
 
-    log("lowkey vault …");
-    try {
-      const lowkeySize = values["lowkey-size"]
-        ? int(values["lowkey-size"], "lowkey-size")
-        : Math.min(size, 500);
-      results.lowkeyVault = await lowkeyRun(
-        cluster,
-        settings,
-        {
-          databases: lowkeySize,
-          servers: Math.max(1, Math.min(servers, Math.round(lowkeySize / 10))),
-          keys,
-          concurrency,
-        },
-        log,
-      );
-    } catch (error) {
-      results.lowkeyVault = { skipped: true, reason: `failed: ${(error as Error).message}` };
-    }
+    if (only.has("lowkey"))
+      try {
+        log("lowkey vault …");
+        const lowkeySize = values["lowkey-size"]
+          ? int(values["lowkey-size"], "lowkey-size")
+          : Math.min(size, 500);
+        results.lowkeyVault = await lowkeyRun(
+          cluster,
+          settings,
+          {
+            databases: lowkeySize,
+            servers: Math.max(1, Math.min(servers, Math.round(lowkeySize / 10))),
+            keys,
+            concurrency,
+          },
+          log,
+        );
+      } catch (error) {
+        results.lowkeyVault = { skipped: true, reason: `failed: ${(error as Error).message}` };
+      }
   } finally {
     await cluster.stop();
   }
