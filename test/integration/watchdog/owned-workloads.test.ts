@@ -263,9 +263,14 @@ describe("R10 R11 enforcement holds against the operator that owns the workload"
       expect(line[givenBack]?.at).toBeGreaterThan(healedAt);
       const held = line.slice(firstZero, givenBack);
       expect(held.length).toBeGreaterThan(20);
-      expect(held.filter((s) => s.owner !== 0 || s.child !== 0)).toEqual([]);
+      const show = (s: Sample) =>
+        `${s.state} at heal${s.at - healedAt} ms: owner ${s.owner}, child ${s.child}`;
+      expect(
+        held.filter((s) => s.owner !== 0 || s.child !== 0).map(show),
+        `the timeline from the first 0: ${held.map(show).join("; ")}`,
+      ).toEqual([]);
       // until the key answered again; after it, the server turns Available before the give-back lands
-      expect(held.filter((s) => s.at < healedAt && s.state !== "Inaccessible")).toEqual([]);
+      expect(held.filter((s) => s.at < healedAt && s.state !== "Inaccessible").map(show)).toEqual([]);
       // taken once, given back once: 3 -> 0 -> 3, on the owner and on what it owns
       expect(runs(line.map((s) => s.owner))).toEqual([3, 0, 3]);
       expect(runs(line.map((s) => s.child))).toEqual([3, 0, 3]);
