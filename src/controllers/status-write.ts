@@ -6,7 +6,9 @@ import { writeRefusal } from "./write-refusal.js";
 
 /**
  * Writes a server's or database's status once (nothing when unchanged), puts the server's answer
- * in the cache so the next pass sees it, and records a state change (R12).
+ * in the cache so the next pass sees it, and records a state change (R12). A 409 Conflict writes
+ * nothing: the object as the API server holds it goes into the cache and `conflict` is true, so
+ * the caller observes and plans again from it (never the status decided from the older object).
  */
 export async function writeStatus<
   T extends KubeObject & { status?: { state?: string; conditions?: readonly Condition[] } },
@@ -17,9 +19,13 @@ export async function writeStatus<
   obj: T,
   before: string | undefined,
   next: NonNullable<T["status"]>,
-): Promise<void> {
-  const { written, object } = await ctx.status.set(kind, obj, next);
-  if (written) cache.writeThrough(object);
+): Promise<{ conflict: boolean }> {
+  const outcome = await ctx.status.write(kind, obj, next);
+  if (outcome.conflict) {
+    cache.writeThrough(outcome.object);
+    return { conflict: true };
+  }
+  if (outcome.written) cache.writeThrough(outcome.object);
   recordStateChange(
     ctx,
     kind.kind,
@@ -28,6 +34,7 @@ export async function writeStatus<
     next.state,
     findCondition(next.conditions, ConditionType.Ready),
   );
+  return { conflict: false };
 }
 
 /**
