@@ -2,6 +2,7 @@ import { type Condition, ConditionType, findCondition, setCondition } from "../a
 import type { Informer, KubeObject, ObjectKey, ResourceKind } from "../runtime/index.js";
 import type { ControllerContext } from "./context.js";
 import { recordStateChange } from "./envelope-cache.js";
+import { withHealth } from "./health-status.js";
 import { writeRefusal } from "./write-refusal.js";
 
 /**
@@ -20,6 +21,20 @@ export async function writeStatus<
   before: string | undefined,
   next: NonNullable<T["status"]>,
 ): Promise<{ conflict: boolean }> {
+  // R27: Reconciling and Stalled from what the pass decided, in the same write as Ready
+  next = {
+    ...next,
+    conditions: withHealth(
+      {
+        kind: kind.kind as "EncryptedServer" | "EncryptedDatabase",
+        generation: obj.metadata?.generation,
+        state: next.state,
+        deleting: Boolean(obj.metadata?.deletionTimestamp),
+        conditions: next.conditions as Condition[] | undefined,
+      },
+      ctx.now(),
+    ),
+  };
   const outcome = await ctx.status.write(kind, obj, next);
   if (outcome.conflict) {
     cache.writeThrough(outcome.object);
