@@ -72,6 +72,20 @@ export const TERMINAL_REASONS: ReadonlySet<string> = new Set([
   Reason.KeyNotRecoverable,
   Reason.MissingPermissions,
   "EnvelopeLost",
+  Reason.EnvelopeMissing,
+  Reason.EnvelopeUnreadable,
+  Reason.EnvelopeDEKMismatch,
+]);
+
+/**
+ * R1, R2: the Ready reasons of a lost envelope (envelope-loss.ts). Terminal, and first among the
+ * terminal causes: nothing else this resource could be asked to do matters while its DEK is
+ * gone, so Stalled names the loss (the Secret and the DEK id) and what to do.
+ */
+export const ENVELOPE_LOSS_REASONS: ReadonlySet<string> = new Set([
+  Reason.EnvelopeMissing,
+  Reason.EnvelopeUnreadable,
+  Reason.EnvelopeDEKMismatch,
 ]);
 
 /**
@@ -120,7 +134,9 @@ function verdict(input: HealthInput): Verdict {
         : "deleting: the operator releases this resource's keys and envelope (its deletionPolicy)",
     };
 
-  // 2. refused or terminal: the spec cannot be applied as it is
+  // 2. refused or terminal: the spec cannot be applied as it is; a lost envelope first (R1, R2)
+  if (readyFalse && ENVELOPE_LOSS_REASONS.has(readyFalse.reason))
+    return { kind: "stalled", reason: readyFalse.reason, message: readyFalse.message };
   const refused = findCondition(list, ConditionType.ProtectorChangeAccepted);
   if (refused?.status === "False")
     return {

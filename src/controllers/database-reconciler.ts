@@ -44,8 +44,10 @@ import { soonest } from "./requeue.js";
 import { EncryptedDatabaseKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
 import { planRestore } from "./restore.js";
 import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
+import { rewrapFailed } from "./rewrap.js";
 import { rotationBlocker, secondariesOf } from "./rotation-blocker.js";
 import { reportWriteRefusal, writeStatus } from "./status-write.js";
+import { resultOf, type Step, step } from "./step.js";
 
 type Database = Kube<EncryptedDatabase>;
 type SetCondition = (
@@ -88,10 +90,13 @@ export class DatabaseReconciler implements Reconciler {
     const set: SetCondition = (type, status, reason, message) => {
       conditions = setCondition(conditions, { type, status, reason, message }, gen, now);
     };
+    // how the pass ends besides its timed work: a transient KMS failure is retried (backoff)
+    let outcome: Step = step.continue();
     const finish = async (requeueAfterMs?: number): Promise<Result | undefined> => {
       next.conditions = conditions;
-      await this.writeStatus(db!, prev.state, next);
-      return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+      // a 409: decided from an older object, so observe and plan again from the newer one
+      if ((await this.writeStatus(db!, prev.state, next)).conflict) return { requeue: true };
+      return resultOf(outcome, requeueAfterMs);
     };
 
     // R1, R2, R4: the envelope first; once a DEK id is recorded it is never replaced
@@ -413,10 +418,7 @@ export class DatabaseReconciler implements Reconciler {
           ctx.metrics?.rotations.inc({ kind: "EncryptedDatabase", result: "error" });
           if (isOwnerBindingError(error)) return refuse(error, ownSecret, true);
           if (!isKeyAccessError(error)) throw error;
-          readyBlock = {
-            reason: error.reason,
-            message: `re-wrapping the DEK under ${target.keyID} failed: ${error.message}; the DEK stays under its current protector`,
-          };
+          ({ ready: readyBlock, outcome } = rewrapFailed(error, target.keyID));
         }
       }
     } else if (next.rotation) {
@@ -694,7 +696,7 @@ export class DatabaseReconciler implements Reconciler {
     db: Database,
     before: string | undefined,
     next: EncryptedDatabaseStatus,
-  ): Promise<void> {
+  ): Promise<{ conflict: boolean }> {
     return writeStatus(this.ctx, EncryptedDatabaseKind, this.ctx.databases, db, before, next);
   }
 
@@ -705,7 +707,11 @@ export class DatabaseReconciler implements Reconciler {
     const namespace = db.metadata.namespace ?? "";
     const name = db.metadata.name ?? "";
     if (db.status?.state !== "Deleting") {
-      await this.writeStatus(db, db.status?.state, { ...(db.status ?? {}), state: "Deleting" });
+      const { conflict } = await this.writeStatus(db, db.status?.state, {
+        ...(db.status ?? {}),
+        state: "Deleting",
+      });
+      if (conflict) return { requeue: true };
     }
     await ctx.dek.release(namespace, envelopeSecretName("EncryptedDatabase", name), db.spec.deletionPolicy);
     if (db.spec.deletionPolicy === "Shred") {

@@ -1,6 +1,7 @@
 import {
   type Condition,
   ConditionType,
+  ENVELOPE_LOSS_REASONS,
   findCondition,
   Reason,
   removeCondition,
@@ -17,20 +18,15 @@ type Set = (type: string, status: "True" | "False" | "Unknown", reason: string, 
 /** How often a resource whose envelope is lost looks again (a Secret restored without its labels is not watched). */
 export const ENVELOPE_LOSS_RECHECK_MS = 60_000;
 
-const LOSS_REASONS: ReadonlySet<string> = new Set([
-  Reason.EnvelopeMissing,
-  Reason.EnvelopeUnreadable,
-  Reason.EnvelopeDEKMismatch,
-]);
-
 /** Whether a status says its envelope was lost (R1, R2): a Ready reason `envelopeLoss` gives. */
 export function reportsEnvelopeLoss(conditions: readonly Condition[] | undefined): boolean {
-  return LOSS_REASONS.has(findCondition(conditions, ConditionType.Ready)?.reason ?? "");
+  return ENVELOPE_LOSS_REASONS.has(findCondition(conditions, ConditionType.Ready)?.reason ?? "");
 }
 
 /**
- * R1, R2, R4, R27: a lost envelope is terminal: Ready=False and Stalled=True name the Secret and
- * the DEK id; a resource whose DEK was recorded is Inaccessible (never Available, and nothing is
+ * R1, R2, R4, R27: a lost envelope is terminal: Ready=False names the Secret and the DEK id (and
+ * so does Stalled=True, which the health model derives from that Ready reason when the status is
+ * written: health-status.ts, the one source of Stalled); a resource whose DEK was recorded is Inaccessible (never Available, and nothing is
  * enforced: without its envelope no new start can get the key anyway); a Warning event when the
  * message is new. Returns the state to record.
  */
@@ -42,17 +38,9 @@ export function stallOnEnvelopeLoss(
   set: Set,
 ): State {
   set(ConditionType.Ready, "False", loss.reason, loss.message);
-  set(ConditionType.Stalled, "True", loss.reason, loss.message);
   if (findCondition(prev.conditions, ConditionType.Ready)?.message !== loss.message)
     void ctx.events.warning(obj, loss.reason, loss.message);
   return prev.dekID ? "Inaccessible" : (prev.state ?? "Provisioning");
-}
-
-/** Conditions without a Stalled condition left from an envelope loss that is over. */
-export function clearStalled(conditions: Condition[] | undefined): Condition[] | undefined {
-  return findCondition(conditions, ConditionType.Stalled)
-    ? removeCondition(conditions, ConditionType.Stalled)
-    : conditions;
 }
 
 /** What a server's or database's pass starts from: its own envelope, or the loss it reports. */
@@ -92,7 +80,7 @@ export async function ownEnvelope(
   });
   if (loss) return { lost: true, state: stallOnEnvelopeLoss(ctx, obj, loss, prev, set) };
   // R33: a deletion of the envelope waits while this resource lives; say so, and whom it waits for
-  let next = clearStalled(conditions);
+  let next = conditions;
   const deleting = observed.envelope?.secret.metadata?.deletionTimestamp;
   const noun = kind === "EncryptedServer" ? "server" : "database";
   const blocked = deleting

@@ -23,6 +23,7 @@ import {
 } from "../runtime/index.js";
 import type { KeyProber, ProbeOutcome } from "../watchdog/prober.js";
 import { deletionBlockedMessage, IN_USE_FINALIZER, protectionStep } from "./deletion-protection.js";
+import { withHealth } from "./health-status.js";
 import { keyReferenceOf, requirementsOf } from "./key-reference.js";
 import { KeyProtectorKind, type Kube } from "./resources.js";
 import { writeRefusal } from "./write-refusal.js";
@@ -89,10 +90,26 @@ export class KeyProtectorReconciler implements Reconciler {
       this.deps.now(),
     );
     try {
-      await this.deps.status.set(KeyProtectorKind, kp, { ...(kp.status ?? {}), conditions });
+      await this.deps.status.set(KeyProtectorKind, kp, {
+        ...(kp.status ?? {}),
+        conditions: this.withHealth(kp, conditions),
+      });
     } catch {
       // the refused write may be this status itself: the event and the pass's error still say it
     }
+  }
+
+  /** R27: Reconciling and Stalled beside Ready, in the same write. */
+  private withHealth(kp: KeyProtector, conditions: Condition[] | undefined): Condition[] {
+    return withHealth(
+      {
+        kind: "KeyProtector",
+        generation: kp.metadata.generation,
+        deleting: Boolean(kp.metadata.deletionTimestamp),
+        conditions,
+      },
+      this.deps.now(),
+    );
   }
 
   private async pass(key: ObjectKey): Promise<Result | undefined> {
@@ -157,7 +174,10 @@ export class KeyProtectorReconciler implements Reconciler {
       outcome = await prober.probe(ref, requirementsOf(kp), { force: true });
     }
     const next = statusFrom(kp, outcome, now());
-    next.conditions = withProtection(next.conditions, blocked, secretBlocked, kp.metadata.generation, now());
+    next.conditions = this.withHealth(
+      kp,
+      withProtection(next.conditions, blocked, secretBlocked, kp.metadata.generation, now()),
+    );
     if (blocked && conditionMessage(kp.status?.conditions, ConditionType.DeletionBlocked) !== blocked)
       this.deps.warn?.(kp, Reason.InUse, blocked);
     if (

@@ -31,7 +31,9 @@ import { envelopeRefusal, ownerOf } from "./owner-binding.js";
 import { soonest } from "./requeue.js";
 import { EncryptedServerKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
 import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
+import { rewrapFailed } from "./rewrap.js";
 import { reportWriteRefusal, writeStatus } from "./status-write.js";
+import { resultOf, type Step, step } from "./step.js";
 
 type Server = Kube<EncryptedServer>;
 
@@ -69,10 +71,13 @@ export class ServerReconciler implements Reconciler {
     const set = (type: string, status: "True" | "False" | "Unknown", reason: string, message: string) => {
       conditions = setCondition(conditions, { type, status, reason, message }, gen, now);
     };
+    // how the pass ends besides its timed work: a transient KMS failure is retried (backoff)
+    let outcome: Step = step.continue();
     const finish = async (requeueAfterMs?: number): Promise<Result | undefined> => {
       next.conditions = conditions;
-      await this.writeStatus(server!, prev.state, next);
-      return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+      // a 409: decided from an older object, so observe and plan again from the newer one
+      if ((await this.writeStatus(server!, prev.state, next)).conflict) return { requeue: true };
+      return resultOf(outcome, requeueAfterMs);
     };
 
     // R1, R2, R4: the envelope first; once a DEK id is recorded it is never replaced
@@ -181,10 +186,7 @@ export class ServerReconciler implements Reconciler {
           ctx.metrics?.rotations.inc({ kind: "EncryptedServer", result: "error" });
           if (isOwnerBindingError(error)) return refuse(error);
           if (!isKeyAccessError(error)) throw error;
-          readyBlock = {
-            reason: error.reason,
-            message: `re-wrapping the DEK under ${resolved.kek.keyID} failed: ${error.message}; the DEK stays under its current protector`,
-          };
+          ({ ready: readyBlock, outcome } = rewrapFailed(error, resolved.kek.keyID));
         }
       } else {
         readyBlock = {
@@ -397,7 +399,7 @@ export class ServerReconciler implements Reconciler {
     server: Server,
     before: string | undefined,
     next: EncryptedServerStatus,
-  ): Promise<void> {
+  ): Promise<{ conflict: boolean }> {
     return writeStatus(this.ctx, EncryptedServerKind, this.ctx.servers, server, before, next);
   }
 
@@ -408,7 +410,11 @@ export class ServerReconciler implements Reconciler {
     const namespace = server.metadata.namespace ?? "";
     const name = server.metadata.name ?? "";
     if (server.status?.state !== "Deleting") {
-      await this.writeStatus(server, server.status?.state, { ...(server.status ?? {}), state: "Deleting" });
+      const { conflict } = await this.writeStatus(server, server.status?.state, {
+        ...(server.status ?? {}),
+        state: "Deleting",
+      });
+      if (conflict) return { requeue: true };
     }
     if (server.spec.enforcement !== "None") {
       await ctx.enforcer.restore(server, server.status?.enforcement ?? {});

@@ -2,11 +2,14 @@ import { type Condition, ConditionType, findCondition, setCondition } from "../a
 import type { Informer, KubeObject, ObjectKey, ResourceKind } from "../runtime/index.js";
 import type { ControllerContext } from "./context.js";
 import { recordStateChange } from "./envelope-cache.js";
+import { withHealth } from "./health-status.js";
 import { writeRefusal } from "./write-refusal.js";
 
 /**
  * Writes a server's or database's status once (nothing when unchanged), puts the server's answer
- * in the cache so the next pass sees it, and records a state change (R12).
+ * in the cache so the next pass sees it, and records a state change (R12). A 409 Conflict writes
+ * nothing: the object as the API server holds it goes into the cache and `conflict` is true, so
+ * the caller observes and plans again from it (never the status decided from the older object).
  */
 export async function writeStatus<
   T extends KubeObject & { status?: { state?: string; conditions?: readonly Condition[] } },
@@ -17,9 +20,27 @@ export async function writeStatus<
   obj: T,
   before: string | undefined,
   next: NonNullable<T["status"]>,
-): Promise<void> {
-  const { written, object } = await ctx.status.set(kind, obj, next);
-  if (written) cache.writeThrough(object);
+): Promise<{ conflict: boolean }> {
+  // R27: Reconciling and Stalled from what the pass decided, in the same write as Ready
+  next = {
+    ...next,
+    conditions: withHealth(
+      {
+        kind: kind.kind as "EncryptedServer" | "EncryptedDatabase",
+        generation: obj.metadata?.generation,
+        state: next.state,
+        deleting: Boolean(obj.metadata?.deletionTimestamp),
+        conditions: next.conditions as Condition[] | undefined,
+      },
+      ctx.now(),
+    ),
+  };
+  const outcome = await ctx.status.write(kind, obj, next);
+  if (outcome.conflict) {
+    cache.writeThrough(outcome.object);
+    return { conflict: true };
+  }
+  if (outcome.written) cache.writeThrough(outcome.object);
   recordStateChange(
     ctx,
     kind.kind,
@@ -28,6 +49,7 @@ export async function writeStatus<
     next.state,
     findCondition(next.conditions, ConditionType.Ready),
   );
+  return { conflict: false };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { isTerminal } from "./errors.js";
+import { isTerminal, retryAfterMsOf } from "./errors.js";
 import type { Informer } from "./informer.js";
 import { type KubeObject, keyOf, keyString, type ObjectKey, parseKey } from "./resource.js";
 import { WorkQueue } from "./workqueue.js";
@@ -7,6 +7,16 @@ import { WorkQueue } from "./workqueue.js";
 export interface Result {
   /** Come back after this long (waiting or timed work); not an error, no backoff. */
   requeueAfterMs?: number;
+  /**
+   * Run the pass again at once: what it decided was based on an object older than the API
+   * server's (its status write met a 409 Conflict), so it observes and plans again.
+   */
+  requeue?: boolean;
+  /**
+   * A transient failure the pass already recorded on status (so it did not throw): retried like
+   * a thrown error, with per-key exponential backoff and never sooner than `afterMs` (a Retry-After).
+   */
+  retry?: { error: unknown; afterMs?: number };
 }
 
 /**
@@ -144,10 +154,20 @@ export class Controller {
       });
     try {
       const result = await this.options.reconciler.reconcile(key);
-      this.queue.forget(keyStr);
       const after = result?.requeueAfterMs;
+      if (after !== undefined && after > 0) this.queue.addAfter(keyStr, after);
+      if (result?.retry) {
+        const retryInMs = this.queue.addRateLimited(keyStr, result.retry.afterMs);
+        report({ result: "error", error: result.retry.error, retryInMs });
+        return;
+      }
+      if (result?.requeue) {
+        this.queue.add(keyStr);
+        report({ result: "requeue", retryInMs: 0 });
+        return;
+      }
+      this.queue.forget(keyStr);
       if (after !== undefined && after > 0) {
-        this.queue.addAfter(keyStr, after);
         report({ result: "requeue", retryInMs: after });
       } else {
         report({ result: "success" });
@@ -159,7 +179,7 @@ export class Controller {
         report({ result: "terminal", error });
         return;
       }
-      const retryInMs = this.queue.addRateLimited(keyStr);
+      const retryInMs = this.queue.addRateLimited(keyStr, retryAfterMsOf(error));
       report({ result: "error", error, retryInMs });
     }
   }

@@ -58,3 +58,16 @@ export class TerminalError extends Error {
 }
 
 export const isTerminal = (err: unknown): err is TerminalError => err instanceof TerminalError;
+
+/**
+ * How long the remote asked to wait before a retry, if it said: a KMS error's `retryAfterMs`
+ * (a vault's Retry-After, classified by the adapter) or an API server's Retry-After in seconds.
+ */
+export function retryAfterMsOf(err: unknown): number | undefined {
+  if (typeof err !== "object" || err === null) return undefined;
+  const ms = (err as { retryAfterMs?: unknown }).retryAfterMs;
+  if (typeof ms === "number" && Number.isFinite(ms) && ms >= 0) return ms;
+  if (err instanceof ApiError && err.retryAfter && /^\d+$/.test(err.retryAfter.trim()))
+    return Number(err.retryAfter.trim()) * 1000;
+  return undefined;
+}

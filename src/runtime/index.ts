@@ -19,6 +19,7 @@ export {
   isGone,
   isNotFound,
   isTerminal,
+  retryAfterMsOf,
   TerminalError,
 } from "./errors.js";
 export { CoreEventKind, EventRecorder, type EventRecorderOptions, type EventType } from "./events.js";
@@ -64,6 +65,11 @@ export {
   parseKey,
   type ResourceKind,
 } from "./resource.js";
-export { type StatusWriteResult, StatusWriter, type StatusWriterOptions } from "./status.js";
+export {
+  type StatusWriteOutcome,
+  type StatusWriteResult,
+  StatusWriter,
+  type StatusWriterOptions,
+} from "./status.js";
 export { type IndexFunc, Store } from "./store.js";
 export { WorkQueue, type WorkQueueObserver, type WorkQueueOptions } from "./workqueue.js";

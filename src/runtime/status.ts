@@ -1,5 +1,6 @@
 import { retryOnConflict } from "./conflict.js";
 import { clone, deepEqual } from "./deep-equal.js";
+import { isConflict } from "./errors.js";
 import type { KubeClient } from "./kube-client.js";
 import { apiVersionOf, type KubeObject, type ResourceKind } from "./resource.js";
 
@@ -9,6 +10,16 @@ export interface StatusWriteResult<T> {
   /** The object as the server returned it (or the input, when nothing was written). */
   object: T;
 }
+
+/** What `StatusWriter.write` did: written (or already so), or refused by a 409 with the newer object. */
+export type StatusWriteOutcome<T> =
+  | (StatusWriteResult<T> & { conflict?: false })
+  | {
+      conflict: true;
+      written: false;
+      /** the object as the API server holds it now (re-read after the 409) */
+      object: T;
+    };
 
 export interface StatusWriterOptions {
   fieldManager?: string;
@@ -51,6 +62,38 @@ export class StatusWriter {
       });
       return { written: true, object };
     }, this.options.maxConflictRetries ?? 5);
+  }
+
+  /**
+   * Sets `.status` to `status` (a status decided from `current`) unless it already is exactly
+   * that. On 409 Conflict nothing is retried: the status was decided from an object that is no
+   * longer the latest, so the object is re-read and returned with `conflict: true` for the
+   * caller to decide again from it (observe and plan again) instead of overwriting.
+   */
+  async write<T extends KubeObject, S>(
+    kind: ResourceKind,
+    current: T,
+    status: S,
+  ): Promise<StatusWriteOutcome<T>> {
+    const namespace = current.metadata?.namespace ?? "";
+    const name = current.metadata?.name ?? "";
+    if (deepEqual(current.status ?? {}, status ?? {})) return { written: false, object: current };
+    try {
+      const body = {
+        apiVersion: apiVersionOf(kind),
+        kind: kind.kind,
+        ...current,
+        status: clone(status),
+      } as T;
+      const object = await this.client.replace<T>(kind, namespace, name, body, {
+        subresource: "status",
+        ...(this.options.fieldManager ? { fieldManager: this.options.fieldManager } : {}),
+      });
+      return { written: true, object };
+    } catch (error) {
+      if (!isConflict(error)) throw error;
+      return { conflict: true, written: false, object: await this.client.get<T>(kind, namespace, name) };
+    }
   }
 
   /** Sets `.status` to `status` unless it already is exactly that. */

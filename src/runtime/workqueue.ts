@@ -87,11 +87,14 @@ export class WorkQueue {
     this.delayed.set(key, { at, timer });
   }
 
-  /** Adds `key` after its next backoff delay and counts one more failure; returns the delay. */
-  addRateLimited(key: string): number {
+  /**
+   * Adds `key` after its next backoff delay and counts one more failure; returns the delay. A
+   * remote that asked for a longer wait (`atLeastMs`, a Retry-After) is not retried sooner.
+   */
+  addRateLimited(key: string, atLeastMs?: number): number {
     if (this.shuttingDown) return 0;
     this.options.observer?.retry?.(key);
-    const delay = this.rateLimiter.when(key);
+    const delay = Math.max(this.rateLimiter.when(key), atLeastMs ?? 0);
     this.addAfter(key, delay);
     return delay;
   }

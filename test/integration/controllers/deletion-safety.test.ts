@@ -160,7 +160,7 @@ describe("a recorded DEK is never replaced (R1 R2 R4)", () => {
       );
       figures[`${kind}AvailableAfterRestoreMs`] = Date.now() - restoredAt;
       expect(back.status?.dekID).toBe(dekID);
-      expect(cond(back, "Stalled")).toBeUndefined();
+      expect(cond(back, "Stalled")).toMatchObject({ status: "False", reason: "NotStalled" });
       expect(cond(back, "Revalidated")?.status).toBe("True");
       const envelope = await readEnvelope(a, ns, secretName);
       expect(envelope.dekID).toBe(dekID);

@@ -108,6 +108,35 @@ describe("Controller wiring informers, queue and reconciler against the real API
     await expect.poll(() => results("terminal")).toEqual(["terminal", "terminal"]);
   });
 
+  it("a recorded transient failure (Result.retry) is retried with backoff and a Retry-After; Result.requeue runs again at once", async () => {
+    const attempts = new Map<string, number>();
+    const { reports } = start(async (key, inf) => {
+      const obj = inf.get(key.namespace, key.name);
+      if (!obj) return undefined;
+      const n = (attempts.get(key.name) ?? 0) + 1;
+      attempts.set(key.name, n);
+      if (obj.spec?.mode === "recorded") {
+        if (n === 1) return { retry: { error: new Error("Throttled") } };
+        if (n === 2) return { retry: { error: new Error("Throttled"), afterMs: 300 } };
+        return undefined;
+      }
+      if (obj.spec?.mode === "conflict") return n < 3 ? { requeue: true } : undefined;
+      return undefined;
+    });
+    await client.create(GadgetKind, namespace, gadget("recorded", { mode: "recorded" }));
+    await client.create(GadgetKind, namespace, gadget("conflict", { mode: "conflict" }));
+    const of = (name: string) => reports.filter((r) => r.key.name === name);
+    await expect
+      .poll(() => of("recorded").map((r) => r.result), { timeout: 5_000 })
+      .toEqual(["error", "error", "success"]);
+    // the backoff (100, then 200) and, when the remote asked for longer, its Retry-After (300)
+    expect(of("recorded").map((r) => r.retryInMs)).toEqual([100, 300, undefined]);
+    await expect
+      .poll(() => of("conflict").map((r) => r.result), { timeout: 5_000 })
+      .toEqual(["requeue", "requeue", "success"]);
+    expect(of("conflict").map((r) => r.retryInMs)).toEqual([0, 0, undefined]);
+  });
+
   it("maps events of a watched secondary kind to the keys of the objects that depend on them", async () => {
     const seen: string[] = [];
     const parents = new Informer<Gadget>({ client, kind: GadgetKind, namespaces: [namespace] });

@@ -70,6 +70,25 @@ describe("status and metadata writes against the real API server", () => {
     expect(other.written).toBe(true);
   });
 
+  it("write: on a 409 conflict writes nothing and gives back the newer object, for the caller to decide again", async () => {
+    const g = await fresh("s4");
+    const other = await writer.set(GadgetKind, g, { phase: "Pending", count: 10 });
+    calls.length = 0;
+    // a status decided from the stale `g` must not overwrite what was written meanwhile
+    const out = await writer.write(GadgetKind, g, { phase: "Ready", count: 1 });
+    expect(out.conflict).toBe(true);
+    expect(out.written).toBe(false);
+    expect(out.object.status).toEqual({ phase: "Pending", count: 10 });
+    expect(out.object.metadata?.resourceVersion).toBe(other.object.metadata?.resourceVersion);
+    expect(calls.map((c) => `${c.verb} ${c.code}`)).toEqual(["update 409", "get 200"]);
+    // decided again from the newer object, it is written once; unchanged, not at all
+    calls.length = 0;
+    const again = await writer.write(GadgetKind, out.object, { phase: "Ready", count: 11 });
+    expect(again).toMatchObject({ written: true, object: { status: { phase: "Ready", count: 11 } } });
+    expect((await writer.write(GadgetKind, again.object, { phase: "Ready", count: 11 })).written).toBe(false);
+    expect(calls.map((c) => `${c.verb} ${c.code}`)).toEqual(["update 200"]);
+  });
+
   it("adds and removes a finalizer with a resourceVersion precondition, writing nothing when already so", async () => {
     const g = await fresh("f1");
     const added = await addFinalizer(client, GadgetKind, g, "tde.dev/shred");

@@ -33,6 +33,21 @@ interface Row {
 
 // R27: one row per state of the table in docs/operating.md
 const rows: Row[] = [
+  ...(["EnvelopeMissing", "EnvelopeUnreadable", "EnvelopeDEKMismatch"] as const).map(
+    (reason): Row => ({
+      name: `R1 R2 envelope loss ${reason}: Stalled names the loss, before a refused change`,
+      kind: "EncryptedDatabase",
+      state: "Inaccessible",
+      conditions: [
+        c("Ready", "False", reason),
+        c("KeyAccessible", "True", "KeyAccessible"),
+        c("ProtectorChangeAccepted", "False", "RevertToServerKeyNotAllowed"),
+      ],
+      expect: "S",
+      reason,
+      says: `${reason} message`,
+    }),
+  ),
   {
     name: "Available",
     state: "Available",

@@ -97,6 +97,16 @@ describe("WorkQueue", () => {
     expect(q.numRequeues("k")).toBe(0);
   });
 
+  it("a failed key is not retried sooner than the remote asked (Retry-After), nor sooner than its backoff", () => {
+    const q = new WorkQueue({ rateLimiter: new ExponentialRateLimiter({ baseMs: 1_000, maxMs: 300_000 }) });
+    expect(q.addRateLimited("k", 5_000)).toBe(5_000);
+    expect(q.addRateLimited("j", 10)).toBe(1_000);
+    vi.advanceTimersByTime(4_999);
+    expect(q.depth).toBe(1); // j, after its backoff
+    vi.advanceTimersByTime(1);
+    expect(q.depth).toBe(2);
+  });
+
   it("addAfter: the earliest deadline of a key wins", () => {
     const q = new WorkQueue();
     q.addAfter("k", 10_000);
