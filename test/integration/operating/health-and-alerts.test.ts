@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, parseDocument, stringify } from "yaml";
-import { type Condition, type HealthKind, healthConditions, setCondition } from "../../../src/api/index.js";
+import type { Condition, HealthKind } from "../../../src/api/index.js";
 import { type KekProvider, KeyAccessError } from "../../../src/kms/provider.js";
 import { argoHealth, fluxHealth, type KstatusResult, kstatus, promtool } from "../../harness/health-tools.js";
 import { startTestOperator, type TestOperator } from "../../harness/operator.js";
@@ -300,26 +300,6 @@ const rows: Row[] = [
   },
 ];
 
-/** The object with the Reconciling and Stalled conditions the health model gives it (for a state the operator passes too fast to catch). */
-function withHealth(o: Obj): Obj {
-  const generation = o.metadata.generation;
-  const { reconciling, stalled } = healthConditions({
-    kind: o.kind,
-    generation,
-    state: o.status?.state,
-    deleting: Boolean(o.metadata.deletionTimestamp),
-    conditions: o.status?.conditions,
-  });
-  const now = new Date();
-  const conditions = setCondition(
-    setCondition(o.status?.conditions, reconciling, generation, now),
-    stalled,
-    generation,
-    now,
-  );
-  return { ...o, status: { ...o.status, conditions } };
-}
-
 describe("R27 every state the operator produces, as kstatus (Flux) and Argo CD report it", () => {
   it.each(rows)("$name", async (row) => {
     // the operator's own output: it writes Reconciling and Stalled beside Ready (health-status.ts)
@@ -380,15 +360,24 @@ describe("R27 every state the operator produces, as kstatus (Flux) and Argo CD r
     });
   });
 
-  it("deleting (from the health model; the operator's finalizers run too fast to catch): Terminating and Progressing", async () => {
-    const real = await get("EncryptedServer", ns, "srv-ok");
-    const deleting = withHealth({
-      ...real,
-      metadata: { ...real.metadata, deletionTimestamp: new Date().toISOString() },
-      status: { ...real.status, state: "Deleting" },
-    });
+  it("deleting: a KeyProtector deleted while a server uses it waits (R33), Terminating for kstatus, Progressing for Argo CD", async () => {
+    await keyProtector(ns, "key-deleted");
+    await a.create("EncryptedServer", ns, "srv-on-deleted-key", customer("key-deleted"));
+    await waitFor(
+      "srv-on-deleted-key Available",
+      () => get("EncryptedServer", ns, "srv-on-deleted-key"),
+      readyTrue,
+    );
+    await a.delete("KeyProtector", ns, "key-deleted");
+    // the operator's own output: held by its in-use finalizer, the dependant named
+    const deleting = await waitFor(
+      "the KeyProtector held while in use",
+      () => get("KeyProtector", ns, "key-deleted"),
+      (o) => Boolean(o.metadata.deletionTimestamp) && cond(o, "DeletionBlocked")?.status === "True",
+    );
     expect((await kstatus([deleting]))[0]?.status).toBe("Terminating");
     expect((await argoHealth(healthLua, [deleting]))[0]?.status).toBe("Progressing");
+    expect((await fluxHealth(fluxExprs, [deleting])).map((f) => f.status)).not.toEqual(["Current"]);
   });
 });
 
