@@ -262,7 +262,8 @@ describe("R10 R11 enforcement holds against the operator that owns the workload"
       const givenBack = line.findIndex((s, i) => i > firstZero && s.owner !== 0);
       expect(line[givenBack]?.at).toBeGreaterThan(healedAt);
       const held = line.slice(firstZero, givenBack);
-      expect(held.length).toBeGreaterThan(20);
+      // held through the 4 s the test waits, however many samples a loaded machine managed
+      expect(held.at(-1)!.at - held[0]!.at).toBeGreaterThan(3_000);
       const show = (s: Sample) =>
         `${s.state} at heal${s.at - healedAt} ms: owner ${s.owner}, child ${s.child}`;
       expect(
