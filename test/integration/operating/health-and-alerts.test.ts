@@ -9,6 +9,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, parseDocument, stringify } from "yaml";
 import type { Condition, HealthKind } from "../../../src/api/index.js";
@@ -32,6 +33,7 @@ const fluxExprs = (
     .find((k) => k.spec?.healthCheckExprs) as { spec: { healthCheckExprs: unknown[] } }
 ).spec.healthCheckExprs;
 const DAY = 86_400;
+const k8sMergePatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 
 const faults = new KeyFaults();
 /** DEK wraps (a wrap pinned to a key id) under these keys fail: a rotation that errors (R16) */
@@ -116,6 +118,7 @@ beforeAll(async () => {
   await keyProtector(ns, "p2");
   await keyProtector(region, "r1", { pem: shared });
   await a.create("EncryptedServer", ns, "srv-ok", customer("key-ok"));
+  await a.create("EncryptedServer", ns, "srv-envelope-lost", customer("key-ok"));
   await a.create("EncryptedServer", ns, "srv-grace", {
     ...customer("key-grace"),
     keyAccessGracePeriod: "1h",
@@ -144,6 +147,7 @@ beforeAll(async () => {
   });
   for (const [kind, namespace, name] of [
     ["EncryptedServer", ns, "srv-lost"],
+    ["EncryptedServer", ns, "srv-envelope-lost"],
     ["EncryptedServer", ns, "srv-grace"],
     ["EncryptedDatabase", ns, "db-ok"],
     ["EncryptedDatabase", ns, "db-refused"],
@@ -173,6 +177,24 @@ beforeAll(async () => {
     spec: { encryptionProtector: { type: "ServiceManaged", keyProtectorRef: null } },
   });
   await a.patch("EncryptedDatabase", ns, "orders", { spec: own("p2") }); // r1's region lacks p2's key: R21
+  // R5: a key its requirements will never accept (2048 bits where only 3072 are allowed)
+  await a.local.createKey(ns, "key-too-small-kek", { size: 2048 });
+  await a.create("KeyProtector", ns, "key-too-small", {
+    provider: "Local",
+    local: { secretRef: { name: "key-too-small-kek" } },
+    requirements: { requireRecoverable: false, allowedKeySizes: [3072] },
+  });
+  // R2: a live server's envelope deleted for good (the deletion held by the in-use finalizer, R33,
+  // which is then taken off by hand)
+  const lost = (await get("EncryptedServer", ns, "srv-envelope-lost")) as Obj & {
+    status?: { envelopeSecretName?: string };
+  };
+  const envelopeName = lost.status?.envelopeSecretName ?? "";
+  await a.core.deleteNamespacedSecret({ namespace: ns, name: envelopeName });
+  await a.core.patchNamespacedSecret(
+    { namespace: ns, name: envelopeName, body: { metadata: { finalizers: null } } },
+    k8sMergePatch,
+  );
   brokenWraps.add(`${ns}/key-broken-kek`);
   await a.patch("EncryptedDatabase", ns, "db-rotation-fails", { spec: own("key-broken") });
 }, 300_000);
@@ -194,6 +216,22 @@ interface Row {
 }
 
 const rows: Row[] = [
+  {
+    name: "R5 KeyProtector whose key its requirements will never accept",
+    read: () => get("KeyProtector", ns, "key-too-small"),
+    until: (o) => cond(o, "RequirementsMet")?.status === "False",
+    kstatus: "Failed",
+    argo: "Degraded",
+    says: "is 2048 bits; use a key of 3072 bits",
+  },
+  {
+    name: "R2 server whose envelope was deleted for good (the DEK is never replaced)",
+    read: () => get("EncryptedServer", ns, "srv-envelope-lost"),
+    until: (o) => cond(o, "Ready")?.reason === "EnvelopeMissing",
+    kstatus: "Failed",
+    argo: "Degraded",
+    says: "tde-esrv-srv-envelope-lost holding DEK",
+  },
   {
     name: "KeyProtector Ready",
     read: () => get("KeyProtector", ns, "key-ok"),
