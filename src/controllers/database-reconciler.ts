@@ -6,7 +6,6 @@ import {
   type EncryptedServer,
   findCondition,
   type KeyListEntry,
-  parseDuration,
   Reason,
   setCondition,
   shortThumbprint,
@@ -29,6 +28,7 @@ import {
   removeFinalizer,
 } from "../runtime/index.js";
 import { decideAccess, type State } from "../watchdog/access-decision.js";
+import { accessInput, answeredToken, readyCondition } from "./access-state.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, Kek, OwnerCheck } from "./dek-operations.js";
 import { keyIDBelongsTo } from "./dek-operations.js";
@@ -543,30 +543,20 @@ export class DatabaseReconciler implements Reconciler {
     const serverInaccessible =
       (server as Kube<EncryptedServer>).status?.state === "Inaccessible" &&
       !reportsEnvelopeLoss(server.status?.conditions);
-    const access = decideAccess({
-      // R23: a copy (restore or replica) starts Inaccessible until it is revalidated
-      state: (prev.state ?? (isCopy ? "Inaccessible" : undefined)) as State | undefined,
-      accessible: resolved.access.accessible,
-      ...(resolved.access.unknown ? { unknown: resolved.access.unknown } : {}),
-      ...(resolved.access.reason ? { reason: resolved.access.reason } : {}),
-      ...(resolved.access.detail ? { detail: resolved.access.detail } : {}),
-      ...(resolved.access.lostSince ? { lostSince: resolved.access.lostSince } : {}),
-      gracePeriodMs: parseDuration(server.spec.keyAccessGracePeriod),
-      revalidation: envelopeReturned ? "Automatic" : server.spec.revalidation,
-      ...(server.spec.revalidationToken !== undefined
-        ? { revalidationToken: server.spec.revalidationToken }
-        : {}),
-      ...(prev.lastRevalidatedToken !== undefined ? { lastRevalidatedToken: prev.lastRevalidatedToken } : {}),
-      ...(serverInaccessible
-        ? {
-            heldInaccessible: {
-              reason: "ServerInaccessible",
-              message: `server ${server.metadata.name} is Inaccessible`,
-            },
-          }
-        : {}),
-      now,
-    });
+    const access = decideAccess(
+      accessInput({
+        // R23: a copy (restore or replica) starts Inaccessible until it is revalidated
+        state: (prev.state ?? (isCopy ? "Inaccessible" : undefined)) as State | undefined,
+        access: resolved.access,
+        server: server.spec,
+        lastRevalidatedToken: prev.lastRevalidatedToken,
+        envelopeReturned,
+        heldInaccessible: serverInaccessible
+          ? { reason: "ServerInaccessible", message: `server ${server.metadata.name} is Inaccessible` }
+          : undefined,
+        now,
+      }),
+    );
     set(
       ConditionType.KeyAccessible,
       access.condition.status,
@@ -592,26 +582,18 @@ export class DatabaseReconciler implements Reconciler {
     next.state = state;
     // R11: as for servers, only a server token set while this database is Inaccessible asks for a
     // revalidation; one it already had is recorded as answered.
-    const token = server.spec.revalidationToken;
-    if (token !== undefined && (state !== "Inaccessible" || access.action === "enforce"))
-      next.lastRevalidatedToken = token;
-    if (readyBlock) set(ConditionType.Ready, "False", readyBlock.reason, readyBlock.message);
-    else if (state === "Inaccessible")
-      set(
-        ConditionType.Ready,
-        "False",
-        "Inaccessible",
-        serverInaccessible ? `server ${server.metadata.name} is Inaccessible` : access.condition.message,
-      );
-    else if (access.condition.status !== "True")
-      set(ConditionType.Ready, "False", access.condition.reason, access.condition.message);
-    else
-      set(
-        ConditionType.Ready,
-        "True",
-        Reason.Available,
-        "the database DEK is wrapped by its effective protector and the key is accessible",
-      );
+    const answered = answeredToken(server.spec.revalidationToken, state, access.action);
+    if (answered !== undefined) next.lastRevalidatedToken = answered;
+    const ready = readyCondition({
+      block: readyBlock,
+      state,
+      inaccessibleMessage: serverInaccessible
+        ? `server ${server.metadata.name} is Inaccessible`
+        : access.condition.message,
+      access: access.condition,
+      availableMessage: "the database DEK is wrapped by its effective protector and the key is accessible",
+    });
+    set(ready.type, ready.status, ready.reason, ready.message);
     return finish(soonest(access.requeueAfterMs, pruning.requeueAfterMs));
   }
 

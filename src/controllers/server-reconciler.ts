@@ -4,7 +4,6 @@ import {
   type EncryptedServer,
   type EncryptedServerStatus,
   findCondition,
-  parseDuration,
   Reason,
   removeCondition,
   setCondition,
@@ -22,6 +21,7 @@ import {
   removeFinalizer,
 } from "../runtime/index.js";
 import { decideAccess, type State } from "../watchdog/access-decision.js";
+import { accessInput, answeredToken, readyCondition } from "./access-state.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
 import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope } from "./envelope-stall.js";
@@ -222,29 +222,22 @@ export class ServerReconciler implements Reconciler {
     // Inaccessible server (Automatic: at once if the key answers; Manual: on a new token).
     const copyHeld =
       server.spec.source !== undefined && (prev.state === undefined || prev.state === "Provisioning");
-    const decision = decideAccess({
-      state: prev.state as State | undefined,
-      accessible: resolved.access.accessible,
-      ...(resolved.access.unknown ? { unknown: resolved.access.unknown } : {}),
-      ...(resolved.access.reason ? { reason: resolved.access.reason } : {}),
-      ...(resolved.access.detail ? { detail: resolved.access.detail } : {}),
-      ...(resolved.access.lostSince ? { lostSince: resolved.access.lostSince } : {}),
-      gracePeriodMs: parseDuration(server.spec.keyAccessGracePeriod),
-      revalidation: envelopeReturned ? "Automatic" : server.spec.revalidation,
-      ...(server.spec.revalidationToken !== undefined
-        ? { revalidationToken: server.spec.revalidationToken }
-        : {}),
-      ...(prev.lastRevalidatedToken !== undefined ? { lastRevalidatedToken: prev.lastRevalidatedToken } : {}),
-      ...(copyHeld
-        ? {
-            heldInaccessible: {
+    const decision = decideAccess(
+      accessInput({
+        state: prev.state as State | undefined,
+        access: resolved.access,
+        server: server.spec,
+        lastRevalidatedToken: prev.lastRevalidatedToken,
+        envelopeReturned,
+        heldInaccessible: copyHeld
+          ? {
               reason: Reason.WaitingForRevalidation,
               message: `a copy of EncryptedServer ${server.spec.source?.sourceRef.name} (${server.spec.source?.kind}) starts Inaccessible until it is revalidated (R23)`,
-            },
-          }
-        : {}),
-      now,
-    });
+            }
+          : undefined,
+        now,
+      }),
+    );
     const wasKeyAccessible = findCondition(prev.conditions, ConditionType.KeyAccessible)?.status;
     set(
       ConditionType.KeyAccessible,
@@ -295,31 +288,20 @@ export class ServerReconciler implements Reconciler {
     else if (state !== "Inaccessible")
       set(ConditionType.EnforcementTarget, target.status, target.reason, target.message);
     next.state = state;
-    // R11: with Manual revalidation only a token set while the server is Inaccessible asks for
-    // a revalidation. The token the server was created with, or one set while it was fine, is
-    // recorded as already answered, so it cannot bring the server back on its own later.
-    const token = server.spec.revalidationToken;
-    if (token !== undefined && (state !== "Inaccessible" || decision.action === "enforce"))
-      next.lastRevalidatedToken = token;
-    if (readyBlock) set(ConditionType.Ready, "False", readyBlock.reason, readyBlock.message);
-    else if (state === "Inaccessible")
-      set(
-        ConditionType.Ready,
-        "False",
-        "Inaccessible",
+    // R11: a token the server was created with, or one set while it was fine, is already answered
+    const answered = answeredToken(server.spec.revalidationToken, state, decision.action);
+    if (answered !== undefined) next.lastRevalidatedToken = answered;
+    const ready = readyCondition({
+      block: readyBlock,
+      state,
+      inaccessibleMessage:
         findCondition(conditions, ConditionType.Revalidated)?.reason === Reason.WaitingForRevalidation
           ? `a copy starts Inaccessible until it is revalidated (R23): ${decision.condition.message}`
           : decision.condition.message,
-      );
-    else if (decision.condition.status !== "True")
-      set(ConditionType.Ready, "False", decision.condition.reason, decision.condition.message);
-    else
-      set(
-        ConditionType.Ready,
-        "True",
-        Reason.Available,
-        "the server DEK is wrapped by its protector and the key is accessible",
-      );
+      access: decision.condition,
+      availableMessage: "the server DEK is wrapped by its protector and the key is accessible",
+    });
+    set(ready.type, ready.status, ready.reason, ready.message);
     const requeue =
       decision.requeueAfterMs ?? (state === "Inaccessible" ? ctx.enforcer.holdIntervalMs : undefined);
     return finish(soonest(requeue, pruning.requeueAfterMs));
