@@ -2,20 +2,16 @@ import type { EncryptedDatabase, EncryptedServer, KeyProtector } from "./api/ind
 import { API_VERSION } from "./api/index.js";
 import type { OperatorConfig } from "./config.js";
 import type { ControllerContext } from "./controllers/context.js";
-import { DatabaseReconciler } from "./controllers/database-reconciler.js";
 import { DekOperations } from "./controllers/dek-operations.js";
 import { deletionBlockedMessage } from "./controllers/deletion-protection.js";
 import {
   BY_KEY_PROTECTOR,
-  databaseKeyProtectors,
   envelopeDependants,
   keyProtectorDependants,
   keyProtectorIndexValue,
   localKeyDependants,
   SERVICE_MANAGED_KEY_PROTECTOR,
-  serverKeyProtectors,
 } from "./controllers/dependants.js";
-import { envelopeOwnerName } from "./controllers/envelope-owner.js";
 import { reportsEnvelopeLoss } from "./controllers/envelope-stall.js";
 import type { ServiceManagedKey } from "./controllers/kek-resolution.js";
 import { keyReferenceOf } from "./controllers/key-reference.js";
@@ -31,9 +27,8 @@ import {
   LOCAL_KEY_LABEL,
   SecretKind,
 } from "./controllers/resources.js";
-import { BY_PRIMARY, primaryIndexValues } from "./controllers/rotation-blocker.js";
 import { SecretProtectionReconciler } from "./controllers/secret-protection.js";
-import { ServerReconciler } from "./controllers/server-reconciler.js";
+import { setupDatabaseController, setupServerController } from "./controllers/setup.js";
 import { AzureKeyVaultProvider } from "./kms/azure-key-vault.js";
 import { azureProviderOptions } from "./kms/azure-settings.js";
 import { withLatency } from "./kms/latency.js";
@@ -119,7 +114,6 @@ export class Operator {
     this.databases = this.informers.for<Kube<EncryptedDatabase>>(EncryptedDatabaseKind);
     this.envelopes = this.informers.for<KubeObject>(SecretKind, { labelSelector: `${ENVELOPE_LABEL}=true` });
     this.localKeys = this.informers.for<KubeObject>(SecretKind, { labelSelector: `${LOCAL_KEY_LABEL}=true` });
-    indexDependants(this.servers, this.databases);
 
     // the Local provider's "vault" calls: a client of their own, bounded by the provider's timeout
     const keyClient = new HttpKubeClient(kubeConfig, {
@@ -315,42 +309,14 @@ export class Operator {
       .watch(this.keyProtectors, (kp) => localKeyOf(kp))
       .watch(this.envelopes, () => this.deletingLocalKeys());
 
-    const serverController = new Controller({
-      name: "encryptedserver",
+    const serverController = setupServerController(ctx, {
       observer: observer("encryptedserver"),
       concurrency: config.workers,
-      reconciler: new ServerReconciler(ctx),
-    })
-      .watchPrimary(this.servers)
-      .watch(this.keyProtectors, (kp) =>
-        this.servers.store.byIndex(BY_KEY_PROTECTOR, keyProtectorIndexValue(kp)).map((s) => keyOfObj(s)),
-      )
-      .watch(this.envelopes, (secret) => ownerKeys(secret, "EncryptedServer"));
-
-    const databaseController = new Controller({
-      name: "encrypteddatabase",
+    });
+    const databaseController = setupDatabaseController(ctx, {
       observer: observer("encrypteddatabase"),
       concurrency: config.workers,
-      reconciler: new DatabaseReconciler(ctx),
-    })
-      .watchPrimary(this.databases)
-      .watch(this.keyProtectors, (kp) => [
-        ...this.databases.store.byIndex(BY_KEY_PROTECTOR, keyProtectorIndexValue(kp)).map((d) => keyOfObj(d)),
-        // a secondary missing this key material (R20) picks it up from any KeyProtector of its namespace
-        ...this.databases.store
-          .list(kp.metadata.namespace)
-          .filter(
-            (d) => kp.status?.thumbprint && d.status?.missingThumbprints?.includes(kp.status.thumbprint),
-          )
-          .map((d) => keyOfObj(d)),
-      ])
-      .watch(this.servers, (s) =>
-        this.databases.store
-          .byIndex(BY_SERVER, `${s.metadata.namespace}/${s.metadata.name}`)
-          .map((d) => keyOfObj(d)),
-      )
-      .watch(this.databases, (d) => [...primaryKeys(d), ...secondaryKeys(d)])
-      .watch(this.envelopes, (secret) => ownerKeys(secret, "EncryptedDatabase"));
+    });
 
     this.controllers = [
       kpController,
@@ -489,8 +455,6 @@ export class Operator {
   }
 }
 
-const BY_SERVER = "byServer";
-
 function envelopeKey(
   o: { metadata: { namespace?: string; name?: string } },
   kind: "EncryptedServer" | "EncryptedDatabase",
@@ -510,35 +474,6 @@ function localKeyOf(kp: Kube<KeyProtector>) {
 
 function keyOfObj(o: { metadata: { namespace?: string; name?: string } }) {
   return { namespace: o.metadata.namespace ?? "", name: o.metadata.name ?? "" };
-}
-
-/** Indexes servers and databases by the KeyProtectors and servers they depend on, so a key event wakes exactly its dependants. */
-function indexDependants(
-  servers: Informer<Kube<EncryptedServer>>,
-  databases: Informer<Kube<EncryptedDatabase>>,
-): void {
-  servers.store.addIndex(BY_KEY_PROTECTOR, serverKeyProtectors);
-  databases.store.addIndex(BY_KEY_PROTECTOR, databaseKeyProtectors);
-  databases.store.addIndex(BY_SERVER, (d) => [`${d.metadata.namespace}/${d.spec.serverRef.name}`]);
-  databases.store.addIndex(BY_PRIMARY, primaryIndexValues);
-}
-
-function ownerKeys(secret: KubeObject, kind: string) {
-  const owner = envelopeOwnerName(secret, kind);
-  return owner ? [{ namespace: secret.metadata?.namespace ?? "", name: owner }] : [];
-}
-
-function primaryKeys(d: Kube<EncryptedDatabase>) {
-  const r = d.spec.replication;
-  if (r?.role !== "Secondary" || !r.primaryRef) return [];
-  return [{ namespace: r.primaryRef.namespace ?? d.metadata.namespace ?? "", name: r.primaryRef.name }];
-}
-
-/** A primary's change (its protector, its pending rotation, its key list) wakes its secondaries (R20, R21). */
-function secondaryKeys(d: Kube<EncryptedDatabase>) {
-  const r = d.spec.replication;
-  if (r?.role !== "Primary") return [];
-  return (r.secondaries ?? []).map((s) => ({ namespace: s.namespace, name: s.name }));
 }
 
 function stateCounts(servers: Informer<Kube<EncryptedServer>>, databases: Informer<Kube<EncryptedDatabase>>) {

@@ -1,14 +1,11 @@
 import {
-  type Condition,
   ConditionType,
   type EncryptedDatabase,
   type EncryptedDatabaseStatus,
   type EncryptedServer,
   findCondition,
   type KeyListEntry,
-  parseDuration,
   Reason,
-  setCondition,
   shortThumbprint,
 } from "../api/index.js";
 import {
@@ -20,15 +17,9 @@ import {
   zeroize,
 } from "../crypto/index.js";
 import { isKeyAccessError } from "../kms/provider.js";
-import {
-  addFinalizer,
-  hasFinalizer,
-  type ObjectKey,
-  type Reconciler,
-  type Result,
-  removeFinalizer,
-} from "../runtime/index.js";
+import type { ObjectKey, Reconciler, Result } from "../runtime/index.js";
 import { decideAccess, type State } from "../watchdog/access-decision.js";
+import { accessInput, answeredToken, readyCondition } from "./access-state.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, Kek, OwnerCheck } from "./dek-operations.js";
 import { keyIDBelongsTo } from "./dek-operations.js";
@@ -38,16 +29,22 @@ import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resoluti
 import { type CurrentKey, reconcileKeyList } from "./key-history.js";
 import { keyToWatch, withFreshProbe } from "./key-to-watch.js";
 import { envelopeRefusal, ownerOf } from "./owner-binding.js";
+import {
+  finalizeOwner,
+  finishPass,
+  openPass,
+  reconcileReporting,
+  revalidationFailed,
+  StatusDraft,
+} from "./pass.js";
 import { chooseProtector, type ProtectorChoice } from "./protector-choice.js";
 import { linkedSecondaries, linkSecondary, secondariesMissingKey } from "./replication.js";
 import { soonest } from "./requeue.js";
-import { EncryptedDatabaseKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
+import { EncryptedDatabaseKind, envelopeSecretName, type Kube } from "./resources.js";
 import { planRestore } from "./restore.js";
 import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
 import { rewrapFailed } from "./rewrap.js";
 import { rotationBlocker, secondariesOf } from "./rotation-blocker.js";
-import { reportWriteRefusal, writeStatus } from "./status-write.js";
-import { resultOf, type Step, step } from "./step.js";
 
 type Database = Kube<EncryptedDatabase>;
 type SetCondition = (
@@ -65,43 +62,25 @@ type SetCondition = (
 export class DatabaseReconciler implements Reconciler {
   constructor(private readonly ctx: ControllerContext) {}
 
-  async reconcile(key: ObjectKey): Promise<Result | undefined> {
-    try {
-      return await this.pass(key);
-    } catch (error) {
-      await reportWriteRefusal(this.ctx, EncryptedDatabaseKind, this.ctx.databases, key, error);
-      throw error;
-    }
+  reconcile(key: ObjectKey): Promise<Result | undefined> {
+    return reconcileReporting(this.ctx, EncryptedDatabaseKind, this.ctx.databases, key, () => this.pass(key));
   }
 
   private async pass(key: ObjectKey): Promise<Result | undefined> {
     const ctx = this.ctx;
-    let db = ctx.databases.store.get(key.namespace, key.name);
-    if (!db) return undefined;
-    if (db.metadata.deletionTimestamp) return this.finalize(db);
-    if (!hasFinalizer(db, FINALIZER)) {
-      db = (await addFinalizer(ctx.client, EncryptedDatabaseKind, db, FINALIZER)).object;
-    }
+    const opened = await openPass(ctx, EncryptedDatabaseKind, ctx.databases, key);
+    if (!opened) return undefined;
+    if (opened.deleting) return this.finalize(opened.obj);
+    const db = opened.obj;
     const now = ctx.now();
-    const gen = db.metadata.generation;
-    const prev = db.status ?? {};
-    const next: EncryptedDatabaseStatus = { ...prev, observedGeneration: gen };
-    let conditions: Condition[] | undefined = prev.conditions;
-    const set: SetCondition = (type, status, reason, message) => {
-      conditions = setCondition(conditions, { type, status, reason, message }, gen, now);
-    };
-    // how the pass ends besides its timed work: a transient KMS failure is retried (backoff)
-    let outcome: Step = step.continue();
-    const finish = async (requeueAfterMs?: number): Promise<Result | undefined> => {
-      next.conditions = conditions;
-      // a 409: decided from an older object, so observe and plan again from the newer one
-      if ((await this.writeStatus(db!, prev.state, next)).conflict) return { requeue: true };
-      return resultOf(outcome, requeueAfterMs);
-    };
+    const draft = new StatusDraft<EncryptedDatabaseStatus>(db, now);
+    const { prev, next, set } = draft;
+    const finish = (requeueAfterMs?: number) =>
+      finishPass(ctx, EncryptedDatabaseKind, ctx.databases, draft, requeueAfterMs);
 
     // R1, R2, R4: the envelope first; once a DEK id is recorded it is never replaced
     const secretName = envelopeSecretName("EncryptedDatabase", key.name);
-    const own = await ownEnvelope(ctx, "EncryptedDatabase", db, secretName, prev, conditions, set);
+    const own = await ownEnvelope(ctx, "EncryptedDatabase", db, secretName, prev, draft.conditions, set);
     if (own.lost) {
       next.state = own.state;
       if (own.state === "Inaccessible") next.inaccessibleSince ??= now.toISOString();
@@ -109,7 +88,7 @@ export class DatabaseReconciler implements Reconciler {
     }
     // an envelope given back (from a backup) is proven by a revalidation before the database is Available
     const envelopeReturned = own.returned;
-    conditions = own.conditions;
+    draft.conditions = own.conditions;
 
     const server = ctx.servers.store.get(key.namespace, db.spec.serverRef.name);
     if (!server) {
@@ -418,7 +397,7 @@ export class DatabaseReconciler implements Reconciler {
           ctx.metrics?.rotations.inc({ kind: "EncryptedDatabase", result: "error" });
           if (isOwnerBindingError(error)) return refuse(error, ownSecret, true);
           if (!isKeyAccessError(error)) throw error;
-          ({ ready: readyBlock, outcome } = rewrapFailed(error, target.keyID));
+          ({ ready: readyBlock, outcome: draft.outcome } = rewrapFailed(error, target.keyID));
         }
       }
     } else if (next.rotation) {
@@ -427,7 +406,7 @@ export class DatabaseReconciler implements Reconciler {
     if (
       readyBlock?.reason !== Reason.KeyRotationAttemptedWhileOldThumbprintInUse &&
       readyBlock?.reason !== Reason.SecondaryCannotUseKey &&
-      findCondition(conditions, ConditionType.RotationBlocked)?.status === "True"
+      findCondition(draft.conditions, ConditionType.RotationBlocked)?.status === "True"
     ) {
       set(ConditionType.RotationBlocked, "False", Reason.RotationComplete, "no rotation is waiting");
     }
@@ -543,30 +522,20 @@ export class DatabaseReconciler implements Reconciler {
     const serverInaccessible =
       (server as Kube<EncryptedServer>).status?.state === "Inaccessible" &&
       !reportsEnvelopeLoss(server.status?.conditions);
-    const access = decideAccess({
-      // R23: a copy (restore or replica) starts Inaccessible until it is revalidated
-      state: (prev.state ?? (isCopy ? "Inaccessible" : undefined)) as State | undefined,
-      accessible: resolved.access.accessible,
-      ...(resolved.access.unknown ? { unknown: resolved.access.unknown } : {}),
-      ...(resolved.access.reason ? { reason: resolved.access.reason } : {}),
-      ...(resolved.access.detail ? { detail: resolved.access.detail } : {}),
-      ...(resolved.access.lostSince ? { lostSince: resolved.access.lostSince } : {}),
-      gracePeriodMs: parseDuration(server.spec.keyAccessGracePeriod),
-      revalidation: envelopeReturned ? "Automatic" : server.spec.revalidation,
-      ...(server.spec.revalidationToken !== undefined
-        ? { revalidationToken: server.spec.revalidationToken }
-        : {}),
-      ...(prev.lastRevalidatedToken !== undefined ? { lastRevalidatedToken: prev.lastRevalidatedToken } : {}),
-      ...(serverInaccessible
-        ? {
-            heldInaccessible: {
-              reason: "ServerInaccessible",
-              message: `server ${server.metadata.name} is Inaccessible`,
-            },
-          }
-        : {}),
-      now,
-    });
+    const access = decideAccess(
+      accessInput({
+        // R23: a copy (restore or replica) starts Inaccessible until it is revalidated
+        state: (prev.state ?? (isCopy ? "Inaccessible" : undefined)) as State | undefined,
+        access: resolved.access,
+        server: server.spec,
+        lastRevalidatedToken: prev.lastRevalidatedToken,
+        envelopeReturned,
+        heldInaccessible: serverInaccessible
+          ? { reason: "ServerInaccessible", message: `server ${server.metadata.name} is Inaccessible` }
+          : undefined,
+        now,
+      }),
+    );
     set(
       ConditionType.KeyAccessible,
       access.condition.status,
@@ -592,26 +561,18 @@ export class DatabaseReconciler implements Reconciler {
     next.state = state;
     // R11: as for servers, only a server token set while this database is Inaccessible asks for a
     // revalidation; one it already had is recorded as answered.
-    const token = server.spec.revalidationToken;
-    if (token !== undefined && (state !== "Inaccessible" || access.action === "enforce"))
-      next.lastRevalidatedToken = token;
-    if (readyBlock) set(ConditionType.Ready, "False", readyBlock.reason, readyBlock.message);
-    else if (state === "Inaccessible")
-      set(
-        ConditionType.Ready,
-        "False",
-        "Inaccessible",
-        serverInaccessible ? `server ${server.metadata.name} is Inaccessible` : access.condition.message,
-      );
-    else if (access.condition.status !== "True")
-      set(ConditionType.Ready, "False", access.condition.reason, access.condition.message);
-    else
-      set(
-        ConditionType.Ready,
-        "True",
-        Reason.Available,
-        "the database DEK is wrapped by its effective protector and the key is accessible",
-      );
+    const answered = answeredToken(server.spec.revalidationToken, state, access.action);
+    if (answered !== undefined) next.lastRevalidatedToken = answered;
+    const ready = readyCondition({
+      block: readyBlock,
+      state,
+      inaccessibleMessage: serverInaccessible
+        ? `server ${server.metadata.name} is Inaccessible`
+        : access.condition.message,
+      access: access.condition,
+      availableMessage: "the database DEK is wrapped by its effective protector and the key is accessible",
+    });
+    set(ready.type, ready.status, ready.reason, ready.message);
     return finish(soonest(access.requeueAfterMs, pruning.requeueAfterMs));
   }
 
@@ -677,53 +638,19 @@ export class DatabaseReconciler implements Reconciler {
       void this.ctx.events.normal(db, "Revalidated", `the DEK unwrapped with ${wrap.keyID}, KCV matched`);
       return true;
     } catch (error) {
-      const reason = isKeyAccessError(error)
-        ? error.reason
-        : isOwnerBindingError(error)
-          ? Reason.ForeignEnvelope
-          : Reason.RevalidationFailed;
-      set(
-        ConditionType.Revalidated,
-        "False",
-        reason,
-        `revalidation failed: ${(error as Error).message}; the database stays Inaccessible`,
-      );
+      const failed = revalidationFailed(error, "database");
+      set(ConditionType.Revalidated, "False", failed.reason, failed.message);
       return false;
     }
   }
 
-  private writeStatus(
-    db: Database,
-    before: string | undefined,
-    next: EncryptedDatabaseStatus,
-  ): Promise<{ conflict: boolean }> {
-    return writeStatus(this.ctx, EncryptedDatabaseKind, this.ctx.databases, db, before, next);
-  }
-
   /** R25: Retain keeps the envelope so a dropped database can be restored; Shred deletes every wrap. */
-  private async finalize(db: Database): Promise<Result | undefined> {
-    const ctx = this.ctx;
-    if (!hasFinalizer(db, FINALIZER)) return undefined;
-    const namespace = db.metadata.namespace ?? "";
-    const name = db.metadata.name ?? "";
-    if (db.status?.state !== "Deleting") {
-      const { conflict } = await this.writeStatus(db, db.status?.state, {
-        ...(db.status ?? {}),
-        state: "Deleting",
-      });
-      if (conflict) return { requeue: true };
-    }
-    await ctx.dek.release(namespace, envelopeSecretName("EncryptedDatabase", name), db.spec.deletionPolicy);
-    if (db.spec.deletionPolicy === "Shred") {
-      void ctx.events.normal(
-        db,
-        "Shredded",
-        "every wrap of the database DEK was deleted: its data can never be decrypted",
-      );
-    }
-    const current = ctx.databases.store.get(namespace, name) ?? db;
-    await removeFinalizer(ctx.client, EncryptedDatabaseKind, current, FINALIZER);
-    return undefined;
+  private finalize(db: Database): Promise<Result | undefined> {
+    return finalizeOwner(this.ctx, EncryptedDatabaseKind, this.ctx.databases, db, {
+      envelope: envelopeSecretName("EncryptedDatabase", db.metadata.name ?? ""),
+      deletionPolicy: db.spec.deletionPolicy,
+      noun: "database",
+    });
   }
 }
 

@@ -16,11 +16,17 @@ export const SERVICE_MANAGED_KEY_PROTECTOR = "tde-service-managed";
 /** The index of servers and databases by the KeyProtectors they name in spec or status. */
 export const BY_KEY_PROTECTOR = "byKeyProtector";
 
-/** A KeyProtector's value in BY_KEY_PROTECTOR: the operator's own service-managed one is "smk". */
+/**
+ * The BY_KEY_PROTECTOR value of the service-managed key (R7, R9): a resource names it by its
+ * protector's type, not by a KeyProtector name, so every resource on it shares this one value.
+ */
+export const SERVICE_MANAGED_INDEX_VALUE = "smk";
+
+/** A KeyProtector's value in BY_KEY_PROTECTOR: the operator's own service-managed one is SERVICE_MANAGED_INDEX_VALUE. */
 export function keyProtectorIndexValue(kp: Kube<KeyProtector>): string {
   return kp.metadata.name === SERVICE_MANAGED_KEY_PROTECTOR &&
     kp.metadata.labels?.["app.kubernetes.io/managed-by"] === "tde-operator"
-    ? "smk"
+    ? SERVICE_MANAGED_INDEX_VALUE
     : `${kp.metadata.namespace}/${kp.metadata.name}`;
 }
 
@@ -29,11 +35,11 @@ export function serverKeyProtectors(s: Kube<EncryptedServer>): string[] {
   const ns = s.metadata.namespace;
   const values = new Set<string>();
   const ref = s.spec.protector.keyProtectorRef?.name;
-  if (s.spec.protector.type === "ServiceManaged") values.add("smk");
+  if (s.spec.protector.type === "ServiceManaged") values.add(SERVICE_MANAGED_INDEX_VALUE);
   else if (ref) values.add(`${ns}/${ref}`);
   const recorded = s.status?.protector?.keyProtectorName;
   if (recorded) values.add(`${ns}/${recorded}`);
-  if (s.status?.protector?.type === "ServiceManaged") values.add("smk");
+  if (s.status?.protector?.type === "ServiceManaged") values.add(SERVICE_MANAGED_INDEX_VALUE);
   return [...values];
 }
 
@@ -47,7 +53,7 @@ export function databaseKeyProtectors(d: Kube<EncryptedDatabase>): string[] {
   const eff = d.status?.effectiveProtector;
   if (eff?.keyProtectorName) values.add(`${ns}/${eff.keyProtectorName}`);
   if (eff?.type === "ServiceManaged" || d.spec.encryptionProtector?.type === "ServiceManaged")
-    values.add("smk");
+    values.add(SERVICE_MANAGED_INDEX_VALUE);
   return [...values];
 }
 

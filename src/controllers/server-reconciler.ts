@@ -1,39 +1,35 @@
 import {
-  type Condition,
   ConditionType,
   type EncryptedServer,
   type EncryptedServerStatus,
   findCondition,
-  parseDuration,
   Reason,
   removeCondition,
-  setCondition,
   shortThumbprint,
 } from "../api/index.js";
 import { isOwnerBindingError, protectorWrap, zeroize } from "../crypto/index.js";
 import { isKeyAccessError } from "../kms/provider.js";
-import {
-  addFinalizer,
-  hasFinalizer,
-  type ObjectKey,
-  ownerReference,
-  type Reconciler,
-  type Result,
-  removeFinalizer,
-} from "../runtime/index.js";
+import { type ObjectKey, ownerReference, type Reconciler, type Result } from "../runtime/index.js";
 import { decideAccess, type State } from "../watchdog/access-decision.js";
+import { accessInput, answeredToken, readyCondition } from "./access-state.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
 import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope } from "./envelope-stall.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { keyToWatch, recordedChoice, withFreshProbe } from "./key-to-watch.js";
 import { envelopeRefusal, ownerOf } from "./owner-binding.js";
+import {
+  finalizeOwner,
+  finishPass,
+  openPass,
+  reconcileReporting,
+  revalidationFailed,
+  StatusDraft,
+} from "./pass.js";
 import { soonest } from "./requeue.js";
-import { EncryptedServerKind, envelopeSecretName, FINALIZER, type Kube } from "./resources.js";
+import { EncryptedServerKind, envelopeSecretName, type Kube } from "./resources.js";
 import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
 import { rewrapFailed } from "./rewrap.js";
-import { reportWriteRefusal, writeStatus } from "./status-write.js";
-import { resultOf, type Step, step } from "./step.js";
 
 type Server = Kube<EncryptedServer>;
 
@@ -45,44 +41,25 @@ type Server = Kube<EncryptedServer>;
 export class ServerReconciler implements Reconciler {
   constructor(private readonly ctx: ControllerContext) {}
 
-  async reconcile(key: ObjectKey): Promise<Result | undefined> {
-    try {
-      return await this.pass(key);
-    } catch (error) {
-      await reportWriteRefusal(this.ctx, EncryptedServerKind, this.ctx.servers, key, error);
-      throw error;
-    }
+  reconcile(key: ObjectKey): Promise<Result | undefined> {
+    return reconcileReporting(this.ctx, EncryptedServerKind, this.ctx.servers, key, () => this.pass(key));
   }
 
   private async pass(key: ObjectKey): Promise<Result | undefined> {
     const ctx = this.ctx;
-    let server = ctx.servers.store.get(key.namespace, key.name);
-    if (!server) return undefined;
-    if (server.metadata.deletionTimestamp) return this.finalize(server);
-    if (!hasFinalizer(server, FINALIZER)) {
-      server = (await addFinalizer(ctx.client, EncryptedServerKind, server, FINALIZER)).object;
-    }
-
+    const opened = await openPass(ctx, EncryptedServerKind, ctx.servers, key);
+    if (!opened) return undefined;
+    if (opened.deleting) return this.finalize(opened.obj);
+    const server = opened.obj;
     const now = ctx.now();
-    const gen = server.metadata.generation;
-    const prev = server.status ?? {};
-    const next: EncryptedServerStatus = { ...prev, observedGeneration: gen };
-    let conditions: Condition[] | undefined = prev.conditions;
-    const set = (type: string, status: "True" | "False" | "Unknown", reason: string, message: string) => {
-      conditions = setCondition(conditions, { type, status, reason, message }, gen, now);
-    };
-    // how the pass ends besides its timed work: a transient KMS failure is retried (backoff)
-    let outcome: Step = step.continue();
-    const finish = async (requeueAfterMs?: number): Promise<Result | undefined> => {
-      next.conditions = conditions;
-      // a 409: decided from an older object, so observe and plan again from the newer one
-      if ((await this.writeStatus(server!, prev.state, next)).conflict) return { requeue: true };
-      return resultOf(outcome, requeueAfterMs);
-    };
+    const draft = new StatusDraft<EncryptedServerStatus>(server, now);
+    const { prev, next, set } = draft;
+    const finish = (requeueAfterMs?: number) =>
+      finishPass(ctx, EncryptedServerKind, ctx.servers, draft, requeueAfterMs);
 
     // R1, R2, R4: the envelope first; once a DEK id is recorded it is never replaced
     const secretName = envelopeSecretName("EncryptedServer", key.name);
-    const own = await ownEnvelope(ctx, "EncryptedServer", server, secretName, prev, conditions, set);
+    const own = await ownEnvelope(ctx, "EncryptedServer", server, secretName, prev, draft.conditions, set);
     if (own.lost) {
       next.state = own.state;
       if (own.state === "Inaccessible") next.inaccessibleSince ??= now.toISOString();
@@ -90,7 +67,7 @@ export class ServerReconciler implements Reconciler {
     }
     // an envelope given back (from a backup) is proven by a revalidation before the server is Available
     const envelopeReturned = own.returned;
-    conditions = own.conditions;
+    draft.conditions = own.conditions;
 
     const choice = {
       type: server.spec.protector.type,
@@ -186,7 +163,7 @@ export class ServerReconciler implements Reconciler {
           ctx.metrics?.rotations.inc({ kind: "EncryptedServer", result: "error" });
           if (isOwnerBindingError(error)) return refuse(error);
           if (!isKeyAccessError(error)) throw error;
-          ({ ready: readyBlock, outcome } = rewrapFailed(error, resolved.kek.keyID));
+          ({ ready: readyBlock, outcome: draft.outcome } = rewrapFailed(error, resolved.kek.keyID));
         }
       } else {
         readyBlock = {
@@ -222,29 +199,22 @@ export class ServerReconciler implements Reconciler {
     // Inaccessible server (Automatic: at once if the key answers; Manual: on a new token).
     const copyHeld =
       server.spec.source !== undefined && (prev.state === undefined || prev.state === "Provisioning");
-    const decision = decideAccess({
-      state: prev.state as State | undefined,
-      accessible: resolved.access.accessible,
-      ...(resolved.access.unknown ? { unknown: resolved.access.unknown } : {}),
-      ...(resolved.access.reason ? { reason: resolved.access.reason } : {}),
-      ...(resolved.access.detail ? { detail: resolved.access.detail } : {}),
-      ...(resolved.access.lostSince ? { lostSince: resolved.access.lostSince } : {}),
-      gracePeriodMs: parseDuration(server.spec.keyAccessGracePeriod),
-      revalidation: envelopeReturned ? "Automatic" : server.spec.revalidation,
-      ...(server.spec.revalidationToken !== undefined
-        ? { revalidationToken: server.spec.revalidationToken }
-        : {}),
-      ...(prev.lastRevalidatedToken !== undefined ? { lastRevalidatedToken: prev.lastRevalidatedToken } : {}),
-      ...(copyHeld
-        ? {
-            heldInaccessible: {
+    const decision = decideAccess(
+      accessInput({
+        state: prev.state as State | undefined,
+        access: resolved.access,
+        server: server.spec,
+        lastRevalidatedToken: prev.lastRevalidatedToken,
+        envelopeReturned,
+        heldInaccessible: copyHeld
+          ? {
               reason: Reason.WaitingForRevalidation,
               message: `a copy of EncryptedServer ${server.spec.source?.sourceRef.name} (${server.spec.source?.kind}) starts Inaccessible until it is revalidated (R23)`,
-            },
-          }
-        : {}),
-      now,
-    });
+            }
+          : undefined,
+        now,
+      }),
+    );
     const wasKeyAccessible = findCondition(prev.conditions, ConditionType.KeyAccessible)?.status;
     set(
       ConditionType.KeyAccessible,
@@ -291,35 +261,24 @@ export class ServerReconciler implements Reconciler {
     // R10: the lockout holds for the whole Inaccessible period, whatever puts the workload back
     if (state === "Inaccessible" && decision.action !== "enforce") await this.enforce(server, next, set);
     const target = await ctx.enforcer.inspect(server);
-    if (!target) conditions = removeCondition(conditions, ConditionType.EnforcementTarget);
+    if (!target) draft.conditions = removeCondition(draft.conditions, ConditionType.EnforcementTarget);
     else if (state !== "Inaccessible")
       set(ConditionType.EnforcementTarget, target.status, target.reason, target.message);
     next.state = state;
-    // R11: with Manual revalidation only a token set while the server is Inaccessible asks for
-    // a revalidation. The token the server was created with, or one set while it was fine, is
-    // recorded as already answered, so it cannot bring the server back on its own later.
-    const token = server.spec.revalidationToken;
-    if (token !== undefined && (state !== "Inaccessible" || decision.action === "enforce"))
-      next.lastRevalidatedToken = token;
-    if (readyBlock) set(ConditionType.Ready, "False", readyBlock.reason, readyBlock.message);
-    else if (state === "Inaccessible")
-      set(
-        ConditionType.Ready,
-        "False",
-        "Inaccessible",
-        findCondition(conditions, ConditionType.Revalidated)?.reason === Reason.WaitingForRevalidation
+    // R11: a token the server was created with, or one set while it was fine, is already answered
+    const answered = answeredToken(server.spec.revalidationToken, state, decision.action);
+    if (answered !== undefined) next.lastRevalidatedToken = answered;
+    const ready = readyCondition({
+      block: readyBlock,
+      state,
+      inaccessibleMessage:
+        findCondition(draft.conditions, ConditionType.Revalidated)?.reason === Reason.WaitingForRevalidation
           ? `a copy starts Inaccessible until it is revalidated (R23): ${decision.condition.message}`
           : decision.condition.message,
-      );
-    else if (decision.condition.status !== "True")
-      set(ConditionType.Ready, "False", decision.condition.reason, decision.condition.message);
-    else
-      set(
-        ConditionType.Ready,
-        "True",
-        Reason.Available,
-        "the server DEK is wrapped by its protector and the key is accessible",
-      );
+      access: decision.condition,
+      availableMessage: "the server DEK is wrapped by its protector and the key is accessible",
+    });
+    set(ready.type, ready.status, ready.reason, ready.message);
     const requeue =
       decision.requeueAfterMs ?? (state === "Inaccessible" ? ctx.enforcer.holdIntervalMs : undefined);
     return finish(soonest(requeue, pruning.requeueAfterMs));
@@ -379,56 +338,24 @@ export class ServerReconciler implements Reconciler {
       );
       return true;
     } catch (error) {
-      const reason = isKeyAccessError(error)
-        ? error.reason
-        : isOwnerBindingError(error)
-          ? Reason.ForeignEnvelope
-          : Reason.RevalidationFailed;
-      set(
-        ConditionType.Revalidated,
-        "False",
-        reason,
-        `revalidation failed: ${(error as Error).message}; the server stays Inaccessible`,
-      );
+      const failed = revalidationFailed(error, "server");
+      set(ConditionType.Revalidated, "False", failed.reason, failed.message);
       void ctx.events.warning(server, "RevalidationFailed", (error as Error).message);
       return false;
     }
   }
 
-  private writeStatus(
-    server: Server,
-    before: string | undefined,
-    next: EncryptedServerStatus,
-  ): Promise<{ conflict: boolean }> {
-    return writeStatus(this.ctx, EncryptedServerKind, this.ctx.servers, server, before, next);
-  }
-
   /** R25: Retain keeps the envelope for a later restore; Shred deletes every wrap of the DEK. */
-  private async finalize(server: Server): Promise<Result | undefined> {
-    const ctx = this.ctx;
-    if (!hasFinalizer(server, FINALIZER)) return undefined;
-    const namespace = server.metadata.namespace ?? "";
-    const name = server.metadata.name ?? "";
-    if (server.status?.state !== "Deleting") {
-      const { conflict } = await this.writeStatus(server, server.status?.state, {
-        ...(server.status ?? {}),
-        state: "Deleting",
-      });
-      if (conflict) return { requeue: true };
-    }
-    if (server.spec.enforcement !== "None") {
-      await ctx.enforcer.restore(server, server.status?.enforcement ?? {});
-    }
-    await ctx.dek.release(namespace, envelopeSecretName("EncryptedServer", name), server.spec.deletionPolicy);
-    if (server.spec.deletionPolicy === "Shred") {
-      void ctx.events.normal(
-        server,
-        "Shredded",
-        "every wrap of the server DEK was deleted: its data can never be decrypted",
-      );
-    }
-    const current = ctx.servers.store.get(namespace, name) ?? server;
-    await removeFinalizer(ctx.client, EncryptedServerKind, current, FINALIZER);
-    return undefined;
+  private finalize(server: Server): Promise<Result | undefined> {
+    return finalizeOwner(this.ctx, EncryptedServerKind, this.ctx.servers, server, {
+      envelope: envelopeSecretName("EncryptedServer", server.metadata.name ?? ""),
+      deletionPolicy: server.spec.deletionPolicy,
+      noun: "server",
+      // R10: what enforcement took is given back before the server goes
+      beforeRelease: async () => {
+        if (server.spec.enforcement !== "None")
+          await this.ctx.enforcer.restore(server, server.status?.enforcement ?? {});
+      },
+    });
   }
 }
