@@ -19,7 +19,7 @@ import {
 import { isKeyAccessError } from "../kms/provider.js";
 import type { ObjectKey, Reconciler, Result } from "../runtime/index.js";
 import { decideAccess, type State } from "../watchdog/access-decision.js";
-import { accessInput, answeredToken, readyCondition } from "./access-state.js";
+import { accessInput, answeredToken, probeRecheckMs, readyCondition } from "./access-state.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, Kek, OwnerCheck } from "./dek-operations.js";
 import { keyIDBelongsTo } from "./dek-operations.js";
@@ -573,7 +573,8 @@ export class DatabaseReconciler implements Reconciler {
       availableMessage: "the database DEK is wrapped by its effective protector and the key is accessible",
     });
     set(ready.type, ready.status, ready.reason, ready.message);
-    return finish(soonest(access.requeueAfterMs, pruning.requeueAfterMs));
+    const recheck = probeRecheckMs(resolved.access, ctx.probes?.intervalMs);
+    return finish(soonest(soonest(access.requeueAfterMs, pruning.requeueAfterMs), recheck));
   }
 
   /** A KeyProtector this database may use (its own, its extra keys, its server's) that holds the key with this thumbprint. */

@@ -10,7 +10,7 @@ import { isOwnerBindingError, protectorWrap, zeroize } from "../crypto/index.js"
 import { isKeyAccessError } from "../kms/provider.js";
 import { type ObjectKey, ownerReference, type Reconciler, type Result } from "../runtime/index.js";
 import { decideAccess, type State } from "../watchdog/access-decision.js";
-import { accessInput, answeredToken, readyCondition } from "./access-state.js";
+import { accessInput, answeredToken, probeRecheckMs, readyCondition } from "./access-state.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
 import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope } from "./envelope-stall.js";
@@ -120,7 +120,8 @@ export class ServerReconciler implements Reconciler {
     set(ready.type, ready.status, ready.reason, ready.message);
     const requeue =
       decision.requeueAfterMs ?? (state === "Inaccessible" ? ctx.enforcer.holdIntervalMs : undefined);
-    return finish(soonest(requeue, pruning.requeueAfterMs));
+    const recheck = probeRecheckMs(resolved.access, ctx.probes?.intervalMs);
+    return finish(soonest(soonest(requeue, pruning.requeueAfterMs), recheck));
   }
 
   /**
