@@ -80,3 +80,13 @@ export function readyCondition(o: {
   if (o.access.status !== "True") return ready("False", o.access.reason, o.access.message);
   return ready("True", Reason.Available, o.availableMessage);
 }
+
+/**
+ * R33: how soon to look again at a resource whose key was not probed lately (KeyAccessible
+ * Unknown). No event brings it back: once the key is probed again its KeyProtector's status is
+ * unchanged (the key is as healthy as before), so the resource waits for the next probe interval
+ * by a timer, and then says True (or False) again. Undefined when the probe is fresh.
+ */
+export function probeRecheckMs(access: KeyAccess, probeIntervalMs: number | undefined): number | undefined {
+  return access.unknown && probeIntervalMs !== undefined ? probeIntervalMs : undefined;
+}

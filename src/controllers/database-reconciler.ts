@@ -11,7 +11,6 @@ import {
 import {
   findWrapByThumbprint,
   isOwnerBindingError,
-  type OwnerBindingError,
   protectorWrap,
   sameOwner,
   zeroize,
@@ -19,7 +18,7 @@ import {
 import { isKeyAccessError } from "../kms/provider.js";
 import type { ObjectKey, Reconciler, Result } from "../runtime/index.js";
 import { decideAccess, type State } from "../watchdog/access-decision.js";
-import { accessInput, answeredToken, readyCondition } from "./access-state.js";
+import { accessInput, answeredToken, probeRecheckMs, readyCondition } from "./access-state.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, Kek, OwnerCheck } from "./dek-operations.js";
 import { keyIDBelongsTo } from "./dek-operations.js";
@@ -27,6 +26,7 @@ import { cachedEnvelope } from "./envelope-cache.js";
 import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope, reportsEnvelopeLoss } from "./envelope-stall.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { type CurrentKey, reconcileKeyList } from "./key-history.js";
+import { keyListSynced, syncExtraKeys } from "./key-list-sync.js";
 import { keyToWatch, withFreshProbe } from "./key-to-watch.js";
 import { envelopeRefusal, ownerOf } from "./owner-binding.js";
 import {
@@ -413,80 +413,18 @@ export class DatabaseReconciler implements Reconciler {
 
     // Extra keys (spec.keys), and for a secondary every key of its primary's current list (R20)
     // plus the key its primary is about to switch to (R21): each holds a proven retained wrap.
-    const extra: CurrentKey[] = [];
-    let foreign: OwnerBindingError | undefined;
-    const addRetained = async (name: string): Promise<string | undefined> => {
-      const r = resolveKek(
-        ctx.keyProtectors.store,
-        key.namespace,
-        { type: "CustomerManaged", keyProtectorName: name },
-        ctx.smk,
-      );
-      if (!r.ok) return r.message;
-      if (!findWrapByThumbprint(envelope!.envelope, r.kek.thumbprint)) {
-        if (!r.ready || !r.access.accessible) return `KeyProtector ${name} cannot take a wrap yet`;
-        try {
-          envelope = await ctx.dek.addWrap(envelope!, candidates, r.kek, "retained", check);
-        } catch (error) {
-          if (!isOwnerBindingError(error)) throw error;
-          foreign ??= error;
-          return `the envelope is not this database's: ${error.message}`;
-        }
-        ctx.envelopes.writeThrough(envelope.secret);
-      }
-      const w = findWrapByThumbprint(envelope!.envelope, r.kek.thumbprint);
-      if (w && w.role !== "protector" && !extra.some((e) => e.thumbprint === w.thumbprint)) {
-        extra.push({ keyID: w.keyID, thumbprint: w.thumbprint, role: "additional", keyProtectorName: name });
-      }
-      return undefined;
-    };
-    for (const ref of db.spec.keys ?? []) {
-      const problem = await addRetained(ref.keyProtectorRef.name);
-      if (problem) readyBlock ??= { reason: Reason.KeyProtectorNotReady, message: `spec.keys: ${problem}` };
+    const synced = await syncExtraKeys(ctx, db, envelope, { candidates, check }, primary);
+    envelope = synced.envelope;
+    const extra = synced.extra;
+    const problem = synced.problems[0];
+    if (problem) readyBlock ??= { reason: Reason.KeyProtectorNotReady, message: `spec.keys: ${problem}` };
+    if (synced.foreign) return refuse(synced.foreign, ownSecret, true);
+    if (primary && synced.missing) {
+      if (synced.missing.length > 0) next.missingThumbprints = synced.missing;
+      else delete next.missingThumbprints;
+      const c = keyListSynced(key.namespace, nsName(primary), synced.missing);
+      set(ConditionType.KeyListSynced, c.status, c.reason, c.message);
     }
-    if (primary) {
-      const required = new Set(
-        (primary.status?.keyList ?? []).filter((e) => e.until === undefined).map((e) => e.thumbprint),
-      );
-      if (primary.status?.rotation?.toThumbprint) required.add(primary.status.rotation.toThumbprint);
-      const missing: string[] = [];
-      for (const thumbprint of required) {
-        if (findWrapByThumbprint(envelope.envelope, thumbprint)) continue;
-        const holder = ctx.keyProtectors.store
-          .list(key.namespace)
-          .find((kp) => kp.status?.thumbprint === thumbprint && kp.metadata.name);
-        if (!holder || (await addRetained(holder.metadata.name ?? ""))) missing.push(thumbprint);
-      }
-      for (const w of envelope.envelope.wraps) {
-        if (
-          required.has(w.thumbprint) &&
-          w.role !== "protector" &&
-          !extra.some((e) => e.thumbprint === w.thumbprint)
-        ) {
-          extra.push({ keyID: w.keyID, thumbprint: w.thumbprint, role: "additional" });
-        }
-      }
-      if (foreign) return refuse(foreign, ownSecret, true);
-      if (missing.length > 0) {
-        next.missingThumbprints = missing;
-        set(
-          ConditionType.KeyListSynced,
-          "False",
-          Reason.MissingThumbprints,
-          `no KeyProtector in namespace ${key.namespace} holds the key material of ${missing.join(", ")}, which the primary ${nsName(primary)} uses: import it into this region's vault and add a KeyProtector for it`,
-        );
-      } else {
-        delete next.missingThumbprints;
-        set(
-          ConditionType.KeyListSynced,
-          "True",
-          Reason.KeyListSynced,
-          `holds every key of ${nsName(primary)}'s current key list`,
-        );
-      }
-    }
-
-    if (foreign) return refuse(foreign, ownSecret, true);
     const wrap = protectorWrap(envelope.envelope);
     next.envelopeSecretName = secretName;
     next.dekID = envelope.envelope.dekID;
@@ -573,7 +511,8 @@ export class DatabaseReconciler implements Reconciler {
       availableMessage: "the database DEK is wrapped by its effective protector and the key is accessible",
     });
     set(ready.type, ready.status, ready.reason, ready.message);
-    return finish(soonest(access.requeueAfterMs, pruning.requeueAfterMs));
+    const recheck = probeRecheckMs(resolved.access, ctx.probes?.intervalMs);
+    return finish(soonest(soonest(access.requeueAfterMs, pruning.requeueAfterMs), recheck));
   }
 
   /** A KeyProtector this database may use (its own, its extra keys, its server's) that holds the key with this thumbprint. */

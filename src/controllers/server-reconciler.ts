@@ -5,13 +5,12 @@ import {
   findCondition,
   Reason,
   removeCondition,
-  shortThumbprint,
 } from "../api/index.js";
 import { isOwnerBindingError, protectorWrap, zeroize } from "../crypto/index.js";
 import { isKeyAccessError } from "../kms/provider.js";
 import { type ObjectKey, ownerReference, type Reconciler, type Result } from "../runtime/index.js";
 import { decideAccess, type State } from "../watchdog/access-decision.js";
-import { accessInput, answeredToken, readyCondition } from "./access-state.js";
+import { accessInput, answeredToken, probeRecheckMs, readyCondition } from "./access-state.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
 import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope } from "./envelope-stall.js";
@@ -29,9 +28,11 @@ import {
 import { soonest } from "./requeue.js";
 import { EncryptedServerKind, envelopeSecretName, type Kube } from "./resources.js";
 import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
-import { rewrapFailed } from "./rewrap.js";
+import { type ReadyBlock, rewrapFailed } from "./rewrap.js";
+import { serverChoice, serverProtectorStatus } from "./server-protector.js";
 
 type Server = Kube<EncryptedServer>;
+type Resolved = Extract<KekResolution, { ok: true }>;
 
 /**
  * R4, R9-R12, R16, R25: an EncryptedServer's DEK, protector and key-access state. One pass reads
@@ -65,16 +66,9 @@ export class ServerReconciler implements Reconciler {
       if (own.state === "Inaccessible") next.inaccessibleSince ??= now.toISOString();
       return finish(ENVELOPE_LOSS_RECHECK_MS);
     }
-    // an envelope given back (from a backup) is proven by a revalidation before the server is Available
-    const envelopeReturned = own.returned;
     draft.conditions = own.conditions;
 
-    const choice = {
-      type: server.spec.protector.type,
-      ...(server.spec.protector.keyProtectorRef
-        ? { keyProtectorName: server.spec.protector.keyProtectorRef.name }
-        : {}),
-    };
+    const choice = serverChoice(server);
     const chosen: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
     // R10, R33: once the DEK exists the watchdog keeps watching the key that protects it, even
     // when the KeyProtector asked for does not resolve
@@ -90,180 +84,25 @@ export class ServerReconciler implements Reconciler {
     }
     const resolved = withFreshProbe(ctx, watched.resolved, now);
 
-    let readyBlock: { reason: string; message: string } | undefined = watched.block;
-    // The envelope: create it once, or re-wrap it online when the protector changed (R16).
-    // R31: every use of the envelope is on this server's behalf, checked against its binding
-    const check: OwnerCheck = { owner: ownerOf("EncryptedServer", server), recordedDekID: prev.dekID };
-    const candidates = () => unwrapCandidates(ctx.keyProtectors.store, key.namespace, ctx.smk);
-    /**
-     * Refuses an envelope that is not this server's (R31); when `adopting`, also waits for the key
-     * that proves it is. Any other error is thrown as before.
-     */
-    const refuse = (error: unknown, adopting = false): Promise<Result | undefined> => {
-      const secret = { namespace: key.namespace, name: secretName };
-      const refusal = envelopeRefusal(error, secret, { own: true, adopting, noun: "server" });
-      if (!refusal) throw error;
-      next.state ??= "Provisioning";
-      set(ConditionType.Ready, "False", refusal.reason, refusal.message);
-      if (refusal.foreign && findCondition(prev.conditions, ConditionType.Ready)?.message !== refusal.message)
-        void ctx.events.warning(server!, refusal.reason, refusal.message);
-      return finish(refusal.requeueAfterMs);
-    };
-    let envelope = own.envelope;
-    if (envelope && envelope.envelope.dekID !== prev.dekID) {
-      // an envelope the status does not record (a crash before the status write, or a planted Secret)
-      try {
-        envelope = await ctx.dek.adopt(envelope, candidates(), check);
-      } catch (error) {
-        return refuse(error, true);
-      }
-    }
-    if (!envelope) {
-      if (!resolved.ready || !resolved.access.accessible) {
-        next.state ??= "Provisioning";
-        set(
-          ConditionType.Ready,
-          "False",
-          Reason.KeyProtectorNotReady,
-          resolved.notReadyMessage ??
-            `waiting for the protector's key to be accessible before creating the DEK: ${resolved.access.detail ?? ""}`,
-        );
-        return finish();
-      }
-      try {
-        envelope = await ctx.dek.create(
-          key.namespace,
-          secretName,
-          resolved.kek,
-          { kind: "EncryptedServer", name: key.name },
-          { candidates: candidates(), recordedDekID: prev.dekID },
-        );
-      } catch (error) {
-        return refuse(error);
-      }
-      ctx.envelopes.writeThrough(envelope.secret);
-      void ctx.events.normal(
-        server,
-        "DEKCreated",
-        `server DEK ${envelope.envelope.dekID} created and wrapped by ${resolved.kek.keyID}`,
-      );
-    } else if (protectorWrap(envelope.envelope)?.thumbprint !== resolved.kek.thumbprint) {
-      if (resolved.ready && resolved.access.accessible) {
-        const from = protectorWrap(envelope.envelope)?.keyID;
-        try {
-          envelope = await ctx.dek.addWrap(envelope, candidates(), resolved.kek, "protector", check);
-          ctx.envelopes.writeThrough(envelope.secret);
-          ctx.metrics?.rotations.inc({ kind: "EncryptedServer", result: "success" });
-          void ctx.events.normal(
-            server,
-            "ProtectorChanged",
-            `server DEK re-wrapped from ${from} to ${resolved.kek.keyID}; the old wrap is retained`,
-          );
-        } catch (error) {
-          ctx.metrics?.rotations.inc({ kind: "EncryptedServer", result: "error" });
-          if (isOwnerBindingError(error)) return refuse(error);
-          if (!isKeyAccessError(error)) throw error;
-          ({ ready: readyBlock, outcome: draft.outcome } = rewrapFailed(error, resolved.kek.keyID));
-        }
-      } else {
-        readyBlock = {
-          reason: Reason.KeyProtectorNotReady,
-          message: `the new protector cannot take the DEK yet (${resolved.notReadyMessage ?? resolved.access.detail ?? "not accessible"}); the DEK stays under its current protector`,
-        };
-      }
-    }
-
-    const wrap = protectorWrap(envelope.envelope);
+    const converged = await this.convergeEnvelope(server, draft, resolved, own.envelope);
+    if ("result" in converged) return converged.result;
+    // a failed re-wrap says more than the key being watched (the original order of the two)
+    const readyBlock = converged.block ?? watched.block;
+    const wrap = protectorWrap(converged.envelope.envelope);
     next.envelopeSecretName = secretName;
-    next.dekID = envelope.envelope.dekID;
-    if (wrap) {
-      next.protector = {
-        type: watched.block ? (prev.protector?.type ?? choice.type) : choice.type,
-        ...(resolved.kek.keyProtectorName && wrap.thumbprint === resolved.kek.thumbprint
-          ? { keyProtectorName: resolved.kek.keyProtectorName }
-          : prev.protector?.keyProtectorName
-            ? { keyProtectorName: prev.protector.keyProtectorName }
-            : {}),
-        keyID: wrap.keyID,
-        thumbprint: wrap.thumbprint,
-        thumbprintShort: shortThumbprint(wrap.thumbprint),
-      };
-    }
+    next.dekID = converged.envelope.envelope.dekID;
+    if (wrap)
+      next.protector = serverProtectorStatus(
+        prev.protector,
+        choice,
+        Boolean(watched.block),
+        resolved.kek,
+        wrap,
+      );
 
     // R16: retained wraps go once their retention window has passed (a server has no secondaries)
-    const pruning = await pruneRetainedWraps(ctx, server, envelope, [], []);
-    envelope = pruning.envelope;
-
-    // The watchdog's decision (R10, R11, R23). A copy (spec.source) starts Inaccessible: it is
-    // held there on its first decision and leaves only through a revalidation, like any
-    // Inaccessible server (Automatic: at once if the key answers; Manual: on a new token).
-    const copyHeld =
-      server.spec.source !== undefined && (prev.state === undefined || prev.state === "Provisioning");
-    const decision = decideAccess(
-      accessInput({
-        state: prev.state as State | undefined,
-        access: resolved.access,
-        server: server.spec,
-        lastRevalidatedToken: prev.lastRevalidatedToken,
-        envelopeReturned,
-        heldInaccessible: copyHeld
-          ? {
-              reason: Reason.WaitingForRevalidation,
-              message: `a copy of EncryptedServer ${server.spec.source?.sourceRef.name} (${server.spec.source?.kind}) starts Inaccessible until it is revalidated (R23)`,
-            }
-          : undefined,
-        now,
-      }),
-    );
-    const wasKeyAccessible = findCondition(prev.conditions, ConditionType.KeyAccessible)?.status;
-    set(
-      ConditionType.KeyAccessible,
-      decision.condition.status,
-      decision.condition.reason,
-      decision.condition.message,
-    );
-    if (decision.keyAccessLostSince) next.keyAccessLostSince = decision.keyAccessLostSince;
-    else delete next.keyAccessLostSince;
-    let state: State = decision.state;
-    if (wasKeyAccessible !== decision.condition.status) {
-      if (decision.condition.status !== "True")
-        void ctx.events.warning(server, decision.condition.reason, decision.condition.message);
-      else if (wasKeyAccessible === "False")
-        void ctx.events.normal(server, "KeyAccessRestored", decision.condition.message);
-    }
-
-    if (decision.action === "enforce") {
-      state = "Inaccessible";
-      next.inaccessibleSince = now.toISOString();
-      await this.enforce(server, next, set);
-      if (copyHeld) {
-        set(
-          ConditionType.Revalidated,
-          "False",
-          Reason.WaitingForRevalidation,
-          `this server is a copy and has not been revalidated yet: ${server.spec.revalidation === "Automatic" ? "it is revalidated as soon as its key answers a probe" : "change spec.revalidationToken (kubectl tde revalidate) once its key is accessible"}`,
-        );
-      }
-      void ctx.events.warning(
-        server,
-        "Inaccessible",
-        copyHeld
-          ? `a copy starts Inaccessible until it is revalidated (R23): ${decision.condition.message}`
-          : `key access lost past the grace period: ${decision.condition.message}`,
-      );
-    } else if (decision.action === "revalidate") {
-      const ok = await this.revalidate(server, envelope, next, set);
-      if (ok) {
-        state = "Available";
-        delete next.inaccessibleSince;
-      }
-    }
-    // R10: the lockout holds for the whole Inaccessible period, whatever puts the workload back
-    if (state === "Inaccessible" && decision.action !== "enforce") await this.enforce(server, next, set);
-    const target = await ctx.enforcer.inspect(server);
-    if (!target) draft.conditions = removeCondition(draft.conditions, ConditionType.EnforcementTarget);
-    else if (state !== "Inaccessible")
-      set(ConditionType.EnforcementTarget, target.status, target.reason, target.message);
+    const pruning = await pruneRetainedWraps(ctx, server, converged.envelope, [], []);
+    const { state, decision } = await this.watchdog(server, draft, resolved, pruning.envelope, own.returned);
     next.state = state;
     // R11: a token the server was created with, or one set while it was fine, is already answered
     const answered = answeredToken(server.spec.revalidationToken, state, decision.action);
@@ -281,7 +120,217 @@ export class ServerReconciler implements Reconciler {
     set(ready.type, ready.status, ready.reason, ready.message);
     const requeue =
       decision.requeueAfterMs ?? (state === "Inaccessible" ? ctx.enforcer.holdIntervalMs : undefined);
-    return finish(soonest(requeue, pruning.requeueAfterMs));
+    const recheck = probeRecheckMs(resolved.access, ctx.probes?.intervalMs);
+    return finish(soonest(soonest(requeue, pruning.requeueAfterMs), recheck));
+  }
+
+  /**
+   * Refuses an envelope that is not this server's (R31); when `adopting`, also waits for the key
+   * that proves it is. Any other error is thrown as before.
+   */
+  private refuse(
+    server: Server,
+    draft: StatusDraft<EncryptedServerStatus>,
+    error: unknown,
+    adopting = false,
+  ): Promise<Result | undefined> {
+    const namespace = server.metadata.namespace ?? "";
+    const secret = { namespace, name: envelopeSecretName("EncryptedServer", server.metadata.name ?? "") };
+    const refusal = envelopeRefusal(error, secret, { own: true, adopting, noun: "server" });
+    if (!refusal) throw error;
+    draft.next.state ??= "Provisioning";
+    draft.set(ConditionType.Ready, "False", refusal.reason, refusal.message);
+    if (
+      refusal.foreign &&
+      findCondition(draft.prev.conditions, ConditionType.Ready)?.message !== refusal.message
+    )
+      void this.ctx.events.warning(server, refusal.reason, refusal.message);
+    return finishPass(this.ctx, EncryptedServerKind, this.ctx.servers, draft, refusal.requeueAfterMs);
+  }
+
+  /**
+   * R1, R4, R16, R31: the envelope, adopted when the status does not record it, created once, or
+   * re-wrapped online when the protector changed. Either the envelope to go on with (and what
+   * holds Ready back), or the pass's result (a refusal, or a wait for the key).
+   */
+  private async convergeEnvelope(
+    server: Server,
+    draft: StatusDraft<EncryptedServerStatus>,
+    resolved: Resolved,
+    observed: EnvelopeSecret | undefined,
+  ): Promise<{ envelope: EnvelopeSecret; block?: ReadyBlock } | { result: Result | undefined }> {
+    const ctx = this.ctx;
+    const { prev } = draft;
+    const namespace = server.metadata.namespace ?? "";
+    // R31: every use of the envelope is on this server's behalf, checked against its binding
+    const check: OwnerCheck = { owner: ownerOf("EncryptedServer", server), recordedDekID: prev.dekID };
+    const candidates = () => unwrapCandidates(ctx.keyProtectors.store, namespace, ctx.smk);
+    let envelope = observed;
+    if (envelope && envelope.envelope.dekID !== prev.dekID) {
+      // an envelope the status does not record (a crash before the status write, or a planted Secret)
+      try {
+        envelope = await ctx.dek.adopt(envelope, candidates(), check);
+      } catch (error) {
+        return { result: await this.refuse(server, draft, error, true) };
+      }
+    }
+    const usable = resolved.ready && resolved.access.accessible;
+    if (!envelope) return this.create(server, draft, resolved, usable);
+    if (protectorWrap(envelope.envelope)?.thumbprint === resolved.kek.thumbprint) return { envelope };
+    if (!usable)
+      return {
+        envelope,
+        block: {
+          reason: Reason.KeyProtectorNotReady,
+          message: `the new protector cannot take the DEK yet (${resolved.notReadyMessage ?? resolved.access.detail ?? "not accessible"}); the DEK stays under its current protector`,
+        },
+      };
+    const from = protectorWrap(envelope.envelope)?.keyID;
+    try {
+      const rewrapped = await ctx.dek.addWrap(envelope, candidates(), resolved.kek, "protector", check);
+      ctx.envelopes.writeThrough(rewrapped.secret);
+      ctx.metrics?.rotations.inc({ kind: "EncryptedServer", result: "success" });
+      void ctx.events.normal(
+        server,
+        "ProtectorChanged",
+        `server DEK re-wrapped from ${from} to ${resolved.kek.keyID}; the old wrap is retained`,
+      );
+      return { envelope: rewrapped };
+    } catch (error) {
+      ctx.metrics?.rotations.inc({ kind: "EncryptedServer", result: "error" });
+      if (isOwnerBindingError(error)) return { result: await this.refuse(server, draft, error) };
+      if (!isKeyAccessError(error)) throw error;
+      const failed = rewrapFailed(error, resolved.kek.keyID);
+      draft.outcome = failed.outcome;
+      return { envelope, block: failed.ready };
+    }
+  }
+
+  /** R1, R4: the server's DEK, made once and wrapped by its protector, when that key can take it. */
+  private async create(
+    server: Server,
+    draft: StatusDraft<EncryptedServerStatus>,
+    resolved: Resolved,
+    usable: boolean,
+  ): Promise<{ envelope: EnvelopeSecret } | { result: Result | undefined }> {
+    const ctx = this.ctx;
+    const namespace = server.metadata.namespace ?? "";
+    const name = server.metadata.name ?? "";
+    if (!usable) {
+      draft.next.state ??= "Provisioning";
+      draft.set(
+        ConditionType.Ready,
+        "False",
+        Reason.KeyProtectorNotReady,
+        resolved.notReadyMessage ??
+          `waiting for the protector's key to be accessible before creating the DEK: ${resolved.access.detail ?? ""}`,
+      );
+      return { result: await finishPass(ctx, EncryptedServerKind, ctx.servers, draft) };
+    }
+    let envelope: EnvelopeSecret;
+    try {
+      envelope = await ctx.dek.create(
+        namespace,
+        envelopeSecretName("EncryptedServer", name),
+        resolved.kek,
+        { kind: "EncryptedServer", name },
+        {
+          candidates: unwrapCandidates(ctx.keyProtectors.store, namespace, ctx.smk),
+          recordedDekID: draft.prev.dekID,
+        },
+      );
+    } catch (error) {
+      return { result: await this.refuse(server, draft, error) };
+    }
+    ctx.envelopes.writeThrough(envelope.secret);
+    void ctx.events.normal(
+      server,
+      "DEKCreated",
+      `server DEK ${envelope.envelope.dekID} created and wrapped by ${resolved.kek.keyID}`,
+    );
+    return { envelope };
+  }
+
+  /**
+   * The watchdog's decision (R10, R11, R23) and what it asks for: KeyAccessible and its events,
+   * enforcement past the grace period (held for the whole Inaccessible period), a revalidation
+   * on the way back. A copy (spec.source) starts Inaccessible: it is held there on its first
+   * decision and leaves only through a revalidation, like any Inaccessible server (Automatic: at
+   * once if the key answers; Manual: on a new token).
+   */
+  private async watchdog(
+    server: Server,
+    draft: StatusDraft<EncryptedServerStatus>,
+    resolved: Resolved,
+    envelope: EnvelopeSecret,
+    envelopeReturned: boolean,
+  ): Promise<{ state: State; decision: ReturnType<typeof decideAccess> }> {
+    const ctx = this.ctx;
+    const { prev, next, set } = draft;
+    const copyHeld =
+      server.spec.source !== undefined && (prev.state === undefined || prev.state === "Provisioning");
+    const decision = decideAccess(
+      accessInput({
+        state: prev.state as State | undefined,
+        access: resolved.access,
+        server: server.spec,
+        lastRevalidatedToken: prev.lastRevalidatedToken,
+        envelopeReturned,
+        heldInaccessible: copyHeld
+          ? {
+              reason: Reason.WaitingForRevalidation,
+              message: `a copy of EncryptedServer ${server.spec.source?.sourceRef.name} (${server.spec.source?.kind}) starts Inaccessible until it is revalidated (R23)`,
+            }
+          : undefined,
+        now: draft.now,
+      }),
+    );
+    const wasKeyAccessible = findCondition(prev.conditions, ConditionType.KeyAccessible)?.status;
+    set(
+      ConditionType.KeyAccessible,
+      decision.condition.status,
+      decision.condition.reason,
+      decision.condition.message,
+    );
+    if (decision.keyAccessLostSince) next.keyAccessLostSince = decision.keyAccessLostSince;
+    else delete next.keyAccessLostSince;
+    if (wasKeyAccessible !== decision.condition.status) {
+      if (decision.condition.status !== "True")
+        void ctx.events.warning(server, decision.condition.reason, decision.condition.message);
+      else if (wasKeyAccessible === "False")
+        void ctx.events.normal(server, "KeyAccessRestored", decision.condition.message);
+    }
+    let state: State = decision.state;
+    if (decision.action === "enforce") {
+      state = "Inaccessible";
+      next.inaccessibleSince = draft.now.toISOString();
+      await this.enforce(server, next, set);
+      if (copyHeld) {
+        set(
+          ConditionType.Revalidated,
+          "False",
+          Reason.WaitingForRevalidation,
+          `this server is a copy and has not been revalidated yet: ${server.spec.revalidation === "Automatic" ? "it is revalidated as soon as its key answers a probe" : "change spec.revalidationToken (kubectl tde revalidate) once its key is accessible"}`,
+        );
+      }
+      void ctx.events.warning(
+        server,
+        "Inaccessible",
+        copyHeld
+          ? `a copy starts Inaccessible until it is revalidated (R23): ${decision.condition.message}`
+          : `key access lost past the grace period: ${decision.condition.message}`,
+      );
+    } else if (decision.action === "revalidate" && (await this.revalidate(server, envelope, next, set))) {
+      state = "Available";
+      delete next.inaccessibleSince;
+    }
+    // R10: the lockout holds for the whole Inaccessible period, whatever puts the workload back
+    if (state === "Inaccessible" && decision.action !== "enforce") await this.enforce(server, next, set);
+    const target = await ctx.enforcer.inspect(server);
+    if (!target) draft.conditions = removeCondition(draft.conditions, ConditionType.EnforcementTarget);
+    else if (state !== "Inaccessible")
+      set(ConditionType.EnforcementTarget, target.status, target.reason, target.message);
+    return { state, decision };
   }
 
   private async enforce(

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { accessInput, answeredToken, readyCondition } from "../../../src/controllers/access-state.js";
+import {
+  accessInput,
+  answeredToken,
+  probeRecheckMs,
+  readyCondition,
+} from "../../../src/controllers/access-state.js";
 import type { AccessAction, State } from "../../../src/watchdog/access-decision.js";
 
 const now = new Date("2026-01-01T00:00:00Z");
@@ -137,5 +142,29 @@ describe("access state shared by servers and databases (access-state.ts)", () =>
     ],
   ])("%s", (_n, input, status, reason) => {
     expect(readyCondition(input)).toMatchObject({ type: "Ready", status, reason });
+  });
+
+  it.each<[string, Parameters<typeof probeRecheckMs>[0], number | undefined, number | undefined]>([
+    [
+      "R33 a key not probed lately: look again after a probe interval (no event would)",
+      { accessible: false, unknown: { reason: "KeyNotProbed", message: "m" } },
+      60_000,
+      60_000,
+    ],
+    ["R33 a fresh probe: nothing to look again for", { accessible: true }, 60_000, undefined],
+    [
+      "R10 a lost key: its grace deadline decides, not this",
+      { accessible: false, reason: "KeyDisabled" },
+      60_000,
+      undefined,
+    ],
+    [
+      "no prober clock: nothing",
+      { accessible: false, unknown: { reason: "KeyNotProbed", message: "m" } },
+      undefined,
+      undefined,
+    ],
+  ])("%s", (_n, access, interval, want) => {
+    expect(probeRecheckMs(access, interval)).toBe(want);
   });
 });
