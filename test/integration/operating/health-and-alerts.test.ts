@@ -177,6 +177,11 @@ beforeAll(async () => {
     spec: { encryptionProtector: { type: "ServiceManaged", keyProtectorRef: null } },
   });
   await a.patch("EncryptedDatabase", ns, "orders", { spec: own("p2") }); // r1's region lacks p2's key: R21
+  // R31: a restore from another namespace whose source does not name it back
+  await a.create("EncryptedDatabase", region, "restore-not-named", {
+    serverRef: { name: "dr" },
+    restore: { sourceRef: { namespace: ns, name: "db-ok" }, keys: [{ keyProtectorRef: { name: "r1" } }] },
+  });
   // R5: a key its requirements will never accept (2048 bits where only 3072 are allowed)
   await a.local.createKey(ns, "key-too-small-kek", { size: 2048 });
   await a.create("KeyProtector", ns, "key-too-small", {
@@ -216,6 +221,14 @@ interface Row {
 }
 
 const rows: Row[] = [
+  {
+    name: "R31 a restore from another namespace the source does not name back",
+    read: () => get("EncryptedDatabase", region, "restore-not-named"),
+    until: (o) => cond(o, "Ready")?.reason === "NotAllowedBySource",
+    kstatus: "Failed",
+    argo: "Degraded",
+    says: "does not list",
+  },
   {
     name: "R5 KeyProtector whose key its requirements will never accept",
     read: () => get("KeyProtector", ns, "key-too-small"),
