@@ -512,7 +512,7 @@ export class DatabaseReconciler implements Reconciler {
     });
     set(ready.type, ready.status, ready.reason, ready.message);
     const recheck = probeRecheckMs(resolved.access, ctx.probes?.intervalMs);
-    return finish(soonest(soonest(access.requeueAfterMs, pruning.requeueAfterMs), recheck));
+    return finish(soonest(access.requeueAfterMs, pruning.requeueAfterMs, recheck));
   }
 
   /** A KeyProtector this database may use (its own, its extra keys, its server's) that holds the key with this thumbprint. */

@@ -1,4 +1,5 @@
-/** When to come back: the earlier of two optional requeue delays (undefined: no need to). */
-export function soonest(a: number | undefined, b: number | undefined): number | undefined {
-  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+/** When to come back: the earliest of some optional requeue delays (undefined: no need to). */
+export function soonest(...delays: (number | undefined)[]): number | undefined {
+  const given = delays.filter((d): d is number => d !== undefined);
+  return given.length === 0 ? undefined : Math.min(...given);
 }

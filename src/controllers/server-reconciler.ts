@@ -121,7 +121,7 @@ export class ServerReconciler implements Reconciler {
     const requeue =
       decision.requeueAfterMs ?? (state === "Inaccessible" ? ctx.enforcer.holdIntervalMs : undefined);
     const recheck = probeRecheckMs(resolved.access, ctx.probes?.intervalMs);
-    return finish(soonest(soonest(requeue, pruning.requeueAfterMs), recheck));
+    return finish(soonest(requeue, pruning.requeueAfterMs, recheck));
   }
 
   /**

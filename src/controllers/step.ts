@@ -1,4 +1,5 @@
 import type { Result } from "../runtime/index.js";
+import { soonest } from "./requeue.js";
 
 /**
  * What one step of a pass gives back (CloudNativePG's ordered steps, controller-runtime's
@@ -44,7 +45,7 @@ export function kmsRetry(error: { retryAfterMs?: number }): Step {
  * back after `requeueAfterMs` for timed work in any case (a grace deadline, a pruning window).
  */
 export function resultOf(outcome: Step, requeueAfterMs?: number): Result | undefined {
-  const after = outcome.kind === "wait" ? soonestOf(outcome.afterMs, requeueAfterMs) : requeueAfterMs;
+  const after = outcome.kind === "wait" ? soonest(outcome.afterMs, requeueAfterMs) : requeueAfterMs;
   const timed = after === undefined ? {} : { requeueAfterMs: after };
   if (outcome.kind === "retry")
     return {
@@ -56,6 +57,3 @@ export function resultOf(outcome: Step, requeueAfterMs?: number): Result | undef
     };
   return after === undefined ? undefined : timed;
 }
-
-const soonestOf = (a: number | undefined, b: number | undefined) =>
-  a === undefined ? b : b === undefined ? a : Math.min(a, b);
