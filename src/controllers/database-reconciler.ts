@@ -6,585 +6,243 @@ import {
   findCondition,
   type KeyListEntry,
   Reason,
-  shortThumbprint,
 } from "../api/index.js";
-import {
-  findWrapByThumbprint,
-  isOwnerBindingError,
-  protectorWrap,
-  sameOwner,
-  zeroize,
-} from "../crypto/index.js";
-import { isKeyAccessError } from "../kms/provider.js";
-import type { ObjectKey, Reconciler, Result } from "../runtime/index.js";
-import { decideAccess, type State } from "../watchdog/access-decision.js";
-import { accessInput, answeredToken, probeRecheckMs, readyCondition } from "./access-state.js";
+import { protectorWrap } from "../crypto/index.js";
+import type { Result } from "../runtime/index.js";
+import { probeRecheckMs } from "./access-state.js";
 import type { ControllerContext } from "./context.js";
-import type { EnvelopeSecret, Kek, OwnerCheck } from "./dek-operations.js";
-import { keyIDBelongsTo } from "./dek-operations.js";
+import { decideDatabaseAccess } from "./database-access.js";
+import { effectiveChoice, protectorChangeCondition, recordedProtector } from "./database-protector.js";
+import { planProvisioning, provision } from "./database-provisioning.js";
+import { holdsWrap, planRotation, rotate } from "./database-rotation.js";
+import { type DatabaseTarget, databaseTarget } from "./database-target.js";
+import type { EnvelopeSecret } from "./dek-operations.js";
 import { cachedEnvelope } from "./envelope-cache.js";
-import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope, reportsEnvelopeLoss } from "./envelope-stall.js";
-import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
-import { type CurrentKey, reconcileKeyList } from "./key-history.js";
+import type { KekResolution } from "./kek-resolution.js";
 import { keyListSynced, syncExtraKeys } from "./key-list-sync.js";
-import { keyToWatch, withFreshProbe } from "./key-to-watch.js";
-import { envelopeRefusal, ownerOf } from "./owner-binding.js";
-import {
-  finalizeOwner,
-  finishPass,
-  openPass,
-  reconcileReporting,
-  revalidationFailed,
-  StatusDraft,
-} from "./pass.js";
+import { type Begun, OwnerReconciler, ownerKind, type PassFrame, watchKey } from "./owner-pass.js";
+import { finalizeOwner } from "./pass.js";
 import { chooseProtector, type ProtectorChoice } from "./protector-choice.js";
-import { linkedSecondaries, linkSecondary, secondariesMissingKey } from "./replication.js";
+import { replicationLink } from "./replication.js";
 import { soonest } from "./requeue.js";
 import { EncryptedDatabaseKind, envelopeSecretName, type Kube } from "./resources.js";
-import { planRestore } from "./restore.js";
 import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
-import { rewrapFailed } from "./rewrap.js";
-import { rotationBlocker, secondariesOf } from "./rotation-blocker.js";
+import type { ReadyBlock } from "./rewrap.js";
+import { secondariesOf } from "./rotation-blocker.js";
 
 type Database = Kube<EncryptedDatabase>;
-type SetCondition = (
-  type: string,
-  status: "True" | "False" | "Unknown",
-  reason: string,
-  message: string,
-) => void;
+type Frame = PassFrame<EncryptedDatabaseStatus, Database>;
+type Resolved = Extract<KekResolution, { ok: true }>;
+/** The envelope under (or on its way to) its target key, and what holds Ready back. */
+type Converged = { envelope: EnvelopeSecret; target: DatabaseTarget; block?: ReadyBlock };
 
 /**
  * R4, R6, R13-R18, R25: an EncryptedDatabase's own DEK, its effective protector (the database's
  * or the server's), online re-wraps when that changes, extra keys kept for restore and
- * replication, the key history, and the key-access state shared with its server.
+ * replication, the key history, and the key-access state shared with its server. Each pass
+ * observes the caches, and step by step plans purely (database-target, -provisioning, -rotation,
+ * -protector, -access) and acts on the plan; the status is written once, at the end.
  */
-export class DatabaseReconciler implements Reconciler {
-  constructor(private readonly ctx: ControllerContext) {}
-
-  reconcile(key: ObjectKey): Promise<Result | undefined> {
-    return reconcileReporting(this.ctx, EncryptedDatabaseKind, this.ctx.databases, key, () => this.pass(key));
+export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus, Database> {
+  constructor(ctx: ControllerContext) {
+    super(ctx, ownerKind(ctx, "EncryptedDatabase"));
   }
 
-  private async pass(key: ObjectKey): Promise<Result | undefined> {
+  protected async pass(begun: Begun<EncryptedDatabaseStatus, Database>): Promise<Result | undefined> {
+    const { ctx } = this;
+    const { frame } = begun;
+    const { obj: db, draft } = frame;
+    const server = ctx.servers.store.get(frame.namespace, db.spec.serverRef.name);
+    if (!server)
+      return frame.waitProvisioning({
+        reason: Reason.ServerNotFound,
+        message: `waiting for EncryptedServer ${db.spec.serverRef.name} in namespace ${frame.namespace} (spec.serverRef resolves in the database's own namespace only)`,
+      });
+    // R13-R15: which protector, and whether a requested change is refused
+    const recorded = effectiveChoice(draft.prev.effectiveProtector);
+    const choice = this.protectorChoice(frame, server, recorded);
+    const protecting = begun.envelope ? protectorWrap(begun.envelope.envelope) : undefined;
+    const watched = await watchKey(frame, frame.resolve(choice), recorded, protecting);
+    if ("result" in watched) return watched.result;
+    // R19, R31: a secondary must be linked to a primary that names it back
+    const link = replicationLink(db, ctx.databases.store);
+    if (link.condition)
+      draft.set(link.condition.type, link.condition.status, link.condition.reason, link.condition.message);
+    const adopted = await frame.adopt(begun.envelope);
+    if ("result" in adopted) return adopted.result;
+    const converged = await this.converge(frame, server, {
+      choice,
+      recorded,
+      watched: watched.resolved,
+      watchingRecorded: Boolean(watched.block),
+      envelope: adopted.envelope,
+      primary: link.primary,
+      held: link.block ?? watched.block,
+    });
+    if ("result" in converged) return converged.result;
+    const kept = await this.keepKeys(frame, converged, recorded, link.primary);
+    if ("result" in kept) return kept.result;
+    const access = await decideDatabaseAccess(frame, {
+      server,
+      resolved: watched.resolved,
+      envelope: kept.envelope,
+      envelopeReturned: begun.envelopeReturned,
+      block: kept.block,
+    });
+    const recheck = probeRecheckMs(watched.resolved.access, ctx.probes?.intervalMs);
+    return frame.finish(soonest(access.requeueAfterMs, kept.requeueAfterMs, recheck));
+  }
+
+  /** R13-R15: the protector the database is to use; a refused change is said on a condition and, once, in a Warning. */
+  private protectorChoice(
+    frame: Frame,
+    server: Kube<EncryptedServer>,
+    recorded: ProtectorChoice | undefined,
+  ): ProtectorChoice {
+    const decision = chooseProtector(server.spec.protector, frame.obj.spec.encryptionProtector, recorded);
+    const c = protectorChangeCondition(decision);
+    frame.draft.set(c.type, c.status, c.reason, c.message);
+    const before = findCondition(frame.draft.prev.conditions, ConditionType.ProtectorChangeAccepted);
+    if (decision.refusal && before?.reason !== decision.refusal.reason)
+      void this.ctx.events.warning(frame.obj, decision.refusal.reason, decision.refusal.message);
+    return decision.choice;
+  }
+
+  /**
+   * R1, R16-R21, R24: the DEK under its target key: provisioned when there is none yet (created,
+   * or copied from a restore source or the primary), else rotated to the target when it changed.
+   * Plans first (pure, over the caches), then acts on the plan.
+   */
+  private async converge(
+    frame: Frame,
+    server: Kube<EncryptedServer>,
+    o: {
+      choice: ProtectorChoice;
+      recorded: ProtectorChoice | undefined;
+      watched: Resolved;
+      watchingRecorded: boolean;
+      envelope: EnvelopeSecret | undefined;
+      primary: Database | undefined;
+      held: ReadyBlock | undefined;
+    },
+  ): Promise<Converged | { result: Result | undefined }> {
     const ctx = this.ctx;
-    const opened = await openPass(ctx, EncryptedDatabaseKind, ctx.databases, key);
-    if (!opened) return undefined;
-    if (opened.deleting) return this.finalize(opened.obj);
-    const db = opened.obj;
-    const now = ctx.now();
-    const draft = new StatusDraft<EncryptedDatabaseStatus>(db, now);
-    const { prev, next, set } = draft;
-    const finish = (requeueAfterMs?: number) =>
-      finishPass(ctx, EncryptedDatabaseKind, ctx.databases, draft, requeueAfterMs);
+    const { obj: db } = frame;
+    const target = databaseTarget({
+      db,
+      server,
+      watched: o.watched.kek,
+      watchingRecorded: o.watchingRecorded,
+      choice: o.choice,
+      recorded: o.recorded,
+      envelope: o.envelope?.envelope,
+      primary: o.primary,
+      keyProtectors: ctx.keyProtectors.store,
+      smk: ctx.smk,
+    });
+    const envelopeOf = (namespace: string, name: string) => cachedEnvelope(ctx, namespace, name);
+    const stores = { databases: ctx.databases.store, now: frame.now };
+    if (!o.envelope) {
+      const plan = planProvisioning({
+        ...stores,
+        db,
+        block: o.held,
+        resolved: o.watched,
+        primary: o.primary,
+        envelopes: ctx.envelopes.store,
+        keyProtectors: ctx.keyProtectors.store,
+        envelopeOf,
+      });
+      const made = await provision(frame, plan, target.kek);
+      return "result" in made ? made : { ...made, target, ...(o.held ? { block: o.held } : {}) };
+    }
+    const plan = planRotation({
+      ...stores,
+      db,
+      envelope: o.envelope.envelope,
+      target: target.kek,
+      resolved: o.watched,
+      hasWrap: holdsWrap((d) =>
+        envelopeOf(nsOf(d), envelopeSecretName("EncryptedDatabase", d.metadata.name ?? "")),
+      ),
+    });
+    const rotated = await rotate(frame, plan, o.envelope, target.kek);
+    if ("result" in rotated) return rotated;
+    const block = rotated.block ?? o.held;
+    return { envelope: rotated.envelope, target, ...(block ? { block } : {}) };
+  }
 
-    // R1, R2, R4: the envelope first; once a DEK id is recorded it is never replaced
-    const secretName = envelopeSecretName("EncryptedDatabase", key.name);
-    const own = await ownEnvelope(ctx, "EncryptedDatabase", db, secretName, prev, draft.conditions, set);
-    if (own.lost) {
-      next.state = own.state;
-      if (own.state === "Inaccessible") next.inaccessibleSince ??= now.toISOString();
-      return finish(ENVELOPE_LOSS_RECHECK_MS);
-    }
-    // an envelope given back (from a backup) is proven by a revalidation before the database is Available
-    const envelopeReturned = own.returned;
-    draft.conditions = own.conditions;
-
-    const server = ctx.servers.store.get(key.namespace, db.spec.serverRef.name);
-    if (!server) {
-      next.state ??= "Provisioning";
-      set(
-        ConditionType.Ready,
-        "False",
-        Reason.ServerNotFound,
-        `waiting for EncryptedServer ${db.spec.serverRef.name} in namespace ${key.namespace} (spec.serverRef resolves in the database's own namespace only)`,
-      );
-      return finish();
-    }
-
-    // R13-R15: which protector, and whether a requested change is refused.
-    const current: ProtectorChoice | undefined = prev.effectiveProtector
-      ? {
-          source: prev.effectiveProtector.source,
-          type: prev.effectiveProtector.type,
-          ...(prev.effectiveProtector.keyProtectorName
-            ? { keyProtectorName: prev.effectiveProtector.keyProtectorName }
-            : {}),
-        }
-      : undefined;
-    const decision = chooseProtector(server.spec.protector, db.spec.encryptionProtector, current);
-    if (decision.refusal) {
-      set(ConditionType.ProtectorChangeAccepted, "False", decision.refusal.reason, decision.refusal.message);
-      if (
-        findCondition(prev.conditions, ConditionType.ProtectorChangeAccepted)?.reason !==
-        decision.refusal.reason
-      ) {
-        void ctx.events.warning(db, decision.refusal.reason, decision.refusal.message);
-      }
-    } else {
-      set(
-        ConditionType.ProtectorChangeAccepted,
-        "True",
-        Reason.ProtectorAccepted,
-        `the ${decision.choice.source === "Database" ? "database's own" : "server's"} protector is in effect`,
-      );
-    }
-    const choice = decision.choice;
-    const chosen: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
-    // R10, R33: once the DEK exists the watchdog keeps watching the key that protects it, even
-    // when the KeyProtector asked for does not resolve
-    const recorded = current
-      ? resolveKek(ctx.keyProtectors.store, key.namespace, current, ctx.smk)
-      : undefined;
-    const protecting = own.envelope ? protectorWrap(own.envelope.envelope) : undefined;
-    const watched = keyToWatch(chosen, recorded, protecting, prev.keyAccessLostSince);
-    if (!watched) {
-      next.state ??= "Provisioning";
-      if (!chosen.ok) set(ConditionType.Ready, "False", chosen.reason, chosen.message);
-      return finish();
-    }
-    const resolved = withFreshProbe(ctx, watched.resolved, now);
-    const candidates = unwrapCandidates(ctx.keyProtectors.store, key.namespace, ctx.smk);
-    let readyBlock: { reason: string; message: string } | undefined = watched.block;
-    const role = db.spec.replication?.role;
-    const isCopy = role === "Secondary" || db.spec.restore !== undefined;
-
-    // R19, R31: a secondary must be linked to a primary that names it back.
-    let primary: Database | undefined;
-    if (role === "Secondary") {
-      const link = linkSecondary(db, ctx.databases.store);
-      if (link.ok) {
-        primary = link.primary;
-        set(
-          ConditionType.ReplicationLinked,
-          "True",
-          Reason.ReplicationLinked,
-          `secondary of ${nsName(link.primary)}`,
-        );
-      } else {
-        set(ConditionType.ReplicationLinked, "False", link.reason, link.message);
-        readyBlock = { reason: link.reason, message: link.message };
-      }
-    } else if (role === "Primary") {
-      set(
-        ConditionType.ReplicationLinked,
-        "True",
-        Reason.ReplicationLinked,
-        `primary of ${linkedSecondaries(db, ctx.databases.store).length} secondaries`,
-      );
-    }
-
-    // The key to wrap with: the effective protector, pinned to its version when autoRotation is
-    // off (R6), or, for a secondary, its own key holding the primary's protector (R21).
-    // R31: every use of the envelope is on this database's behalf, checked against its binding
-    const check: OwnerCheck = { owner: ownerOf("EncryptedDatabase", db), recordedDekID: prev.dekID };
-    const adoptWith = { candidates, recordedDekID: prev.dekID };
-    /**
-     * Refuses an envelope that is not its owner's (R31); when `adopting`, also waits for the key
-     * that proves it is. Any other error is thrown as before.
-     */
-    const refuse = (
-      error: unknown,
-      secret: { namespace: string; name: string },
-      own: boolean,
-      adopting = false,
-    ): Promise<Result | undefined> => {
-      const refusal = envelopeRefusal(error, secret, { own, adopting, noun: "database" });
-      if (!refusal) throw error;
-      next.state ??= "Provisioning";
-      if (refusal.foreign && !own && db!.spec.restore)
-        set(ConditionType.Restored, "False", refusal.reason, refusal.message);
-      set(ConditionType.Ready, "False", refusal.reason, refusal.message);
-      if (refusal.foreign && findCondition(prev.conditions, ConditionType.Ready)?.message !== refusal.message)
-        void ctx.events.warning(db!, refusal.reason, refusal.message);
-      return finish(refusal.requeueAfterMs);
-    };
-    const ownSecret = { namespace: key.namespace, name: secretName };
-    let envelope = own.envelope;
-    if (envelope && envelope.envelope.dekID !== prev.dekID) {
-      // an envelope the status does not record (a crash before the status write, or a planted Secret)
-      try {
-        envelope = await ctx.dek.adopt(envelope, candidates, check);
-      } catch (error) {
-        return refuse(error, ownSecret, true, true);
-      }
-    }
-    let target: Kek = resolved.kek;
-    // watching the key it last knew, the database keeps the protector its status records
-    let targetChoice: ProtectorChoice = watched.block && current ? current : choice;
-    if (envelope && !db.spec.autoRotation) {
-      const wrap = protectorWrap(envelope.envelope);
-      if (wrap && wrap.thumbprint !== target.thumbprint && keyIDBelongsTo(target.ref, wrap.keyID)) {
-        target = { ...target, keyID: wrap.keyID, thumbprint: wrap.thumbprint };
-      }
-    }
-    const primaryThumbprint = primary?.status?.effectiveProtector?.thumbprint;
-    if (primary && primaryThumbprint && db.spec.autoRotation && primaryThumbprint !== target.thumbprint) {
-      const follow = this.ownKeyHolding(db, server, primaryThumbprint);
-      if (follow) {
-        target = follow.kek;
-        targetChoice = { source: follow.source, type: "CustomerManaged", keyProtectorName: follow.name };
-      }
-    }
-
-    if (!envelope) {
-      if (readyBlock) {
-        next.state ??= "Provisioning";
-        set(ConditionType.Ready, "False", readyBlock.reason, readyBlock.message);
-        return finish();
-      }
-      if (!resolved.ready || !resolved.access.accessible) {
-        next.state ??= "Provisioning";
-        set(
-          ConditionType.Ready,
-          "False",
-          Reason.KeyProtectorNotReady,
-          resolved.notReadyMessage ??
-            `waiting for the protector's key to be accessible: ${resolved.access.detail ?? ""}`,
-        );
-        return finish();
-      }
-      const owner = { kind: "EncryptedDatabase", name: key.name };
-      /**
-       * Copies the DEK of another database's envelope (a restore source, R24, or the primary, R19)
-       * into this one's, checked against that database's binding; a refusal names the Secret at
-       * fault: this database's own when the copy was planted here, else the source's.
-       */
-      const copyFrom = async (
-        source: EnvelopeSecret,
-        sourceNamespace: string,
-        sourceCheck: OwnerCheck,
-      ): Promise<{ envelope: EnvelopeSecret } | { refused: Promise<Result | undefined> }> => {
-        try {
-          const copy = await ctx.dek.copy(
-            source,
-            unwrapCandidates(ctx.keyProtectors.store, sourceNamespace, ctx.smk),
-            sourceCheck,
-            key.namespace,
-            secretName,
-            target,
-            owner,
-            adoptWith,
-          );
-          return { envelope: copy };
-        } catch (error) {
-          const sourceSecret = { namespace: sourceNamespace, name: source.secret.metadata?.name ?? "" };
-          return {
-            refused:
-              isOwnerBindingError(error) && sameOwner(error.expected, check.owner)
-                ? refuse(error, ownSecret, true)
-                : refuse(error, sourceSecret, false),
-          };
-        }
-      };
-      if (db.spec.restore) {
-        const plan = planRestore(db, ctx.databases.store, ctx.envelopes.store, ctx.keyProtectors.store, now);
-        if (!plan.ok) {
-          next.state ??= "Provisioning";
-          if (plan.missing) next.missingThumbprints = plan.missing;
-          set(ConditionType.Restored, "False", plan.reason, plan.message);
-          set(ConditionType.Ready, "False", plan.reason, plan.message);
-          return finish();
-        }
-        const copied = await copyFrom(plan.source, plan.sourceNamespace, {
-          owner: plan.sourceOwner,
-          recordedDekID: plan.sourceRecordedDekID,
-        });
-        if ("refused" in copied) return copied.refused;
-        envelope = copied.envelope;
-        delete next.missingThumbprints;
-        set(
-          ConditionType.Restored,
-          "True",
-          Reason.Restored,
-          `DEK ${envelope.envelope.dekID} copied from ${plan.sourceNamespace}/${db.spec.restore.sourceRef.name}; keys cover ${plan.needed.length} thumbprint(s)`,
-        );
-        void ctx.events.normal(
-          db,
-          "Restored",
-          `DEK copied from ${plan.sourceNamespace}/${db.spec.restore.sourceRef.name}; the copy starts Inaccessible until revalidated`,
-        );
-      } else if (primary) {
-        const primaryEnvelope = cachedEnvelope(
-          this.ctx,
-          nsOf(primary),
-          envelopeSecretName("EncryptedDatabase", primary.metadata.name ?? ""),
-        );
-        if (!primaryEnvelope) {
-          next.state ??= "Provisioning";
-          set(
-            ConditionType.Ready,
-            "False",
-            Reason.Provisioning,
-            `waiting for primary ${nsName(primary)} to have its DEK`,
-          );
-          return finish();
-        }
-        const copied = await copyFrom(primaryEnvelope, nsOf(primary), {
-          owner: ownerOf("EncryptedDatabase", primary),
-          recordedDekID: primary.status?.dekID,
-        });
-        if ("refused" in copied) return copied.refused;
-        envelope = copied.envelope;
-        void ctx.events.normal(
-          db,
-          "ReplicaDEKCopied",
-          `the DEK of ${nsName(primary)} is wrapped here under ${target.keyID}`,
-        );
-      } else {
-        try {
-          envelope = await ctx.dek.create(key.namespace, secretName, target, owner, adoptWith);
-        } catch (error) {
-          return refuse(error, ownSecret, true);
-        }
-        void ctx.events.normal(
-          db,
-          "DEKCreated",
-          `database DEK ${envelope.envelope.dekID} created and wrapped by ${target.keyID}`,
-        );
-      }
-      ctx.envelopes.writeThrough(envelope.secret);
-    } else if (protectorWrap(envelope.envelope)?.thumbprint !== target.thumbprint) {
-      const blocker = rotationBlocker(db, ctx.databases.store, target.thumbprint);
-      const notOnSecondaries =
-        role === "Primary"
-          ? secondariesMissingKey(db, ctx.databases.store, target.thumbprint, (s) =>
-              this.hasWrap(s, target.thumbprint),
-            )
-          : [];
-      if (blocker) {
-        set(
-          ConditionType.RotationBlocked,
-          "True",
-          Reason.KeyRotationAttemptedWhileOldThumbprintInUse,
-          blocker,
-        );
-        readyBlock = { reason: Reason.KeyRotationAttemptedWhileOldThumbprintInUse, message: blocker };
-      } else if (!resolved.ready || !resolved.access.accessible) {
-        readyBlock = {
-          reason: Reason.KeyProtectorNotReady,
-          message: `the new protector cannot take the DEK yet (${resolved.notReadyMessage ?? resolved.access.detail ?? "not accessible"}); the DEK stays under its current protector`,
-        };
-      } else if (notOnSecondaries.length > 0) {
-        // R21: the new key goes to every secondary first; until then the primary does not switch.
-        next.rotation = {
-          phase: "AddingToSecondaries",
-          ...(protectorWrap(envelope.envelope)
-            ? { fromThumbprint: protectorWrap(envelope.envelope)!.thumbprint }
-            : {}),
-          toKeyID: target.keyID,
-          toThumbprint: target.thumbprint,
-          ...(target.keyProtectorName ? { toKeyProtectorName: target.keyProtectorName } : {}),
-          startedAt:
-            prev.rotation?.toThumbprint === target.thumbprint ? prev.rotation.startedAt : now.toISOString(),
-        };
-        const message = `the protector change to ${target.thumbprint.slice(0, 12)} waits for its secondaries: ${notOnSecondaries.map((m) => `${m.name} (${m.why})`).join("; ")}; nothing has switched`;
-        set(ConditionType.RotationBlocked, "True", Reason.SecondaryCannotUseKey, message);
-        readyBlock = { reason: Reason.SecondaryCannotUseKey, message };
-      } else {
-        const from = protectorWrap(envelope.envelope)?.keyID;
-        try {
-          envelope = await ctx.dek.addWrap(envelope, candidates, target, "protector", check);
-          ctx.envelopes.writeThrough(envelope.secret);
-          delete next.rotation;
-          ctx.metrics?.rotations.inc({ kind: "EncryptedDatabase", result: "success" });
-          void ctx.events.normal(
-            db,
-            "ProtectorChanged",
-            `database DEK re-wrapped from ${from} to ${target.keyID}; the old wrap is retained`,
-          );
-        } catch (error) {
-          ctx.metrics?.rotations.inc({ kind: "EncryptedDatabase", result: "error" });
-          if (isOwnerBindingError(error)) return refuse(error, ownSecret, true);
-          if (!isKeyAccessError(error)) throw error;
-          ({ ready: readyBlock, outcome: draft.outcome } = rewrapFailed(error, target.keyID));
-        }
-      }
-    } else if (next.rotation) {
-      delete next.rotation;
-    }
-    if (
-      readyBlock?.reason !== Reason.KeyRotationAttemptedWhileOldThumbprintInUse &&
-      readyBlock?.reason !== Reason.SecondaryCannotUseKey &&
-      findCondition(draft.conditions, ConditionType.RotationBlocked)?.status === "True"
-    ) {
-      set(ConditionType.RotationBlocked, "False", Reason.RotationComplete, "no rotation is waiting");
-    }
-
-    // Extra keys (spec.keys), and for a secondary every key of its primary's current list (R20)
-    // plus the key its primary is about to switch to (R21): each holds a proven retained wrap.
-    const synced = await syncExtraKeys(ctx, db, envelope, { candidates, check }, primary);
-    envelope = synced.envelope;
-    const extra = synced.extra;
+  /**
+   * R16-R18, R20, R21: the keys the envelope keeps beside its protector (spec.keys, and for a
+   * secondary its primary's keys), what the status records of them (the effective protector, the
+   * key history, the key-list sync), and the retained wraps pruned once nothing needs them.
+   */
+  private async keepKeys(
+    frame: Frame,
+    converged: Converged,
+    recorded: ProtectorChoice | undefined,
+    primary: Database | undefined,
+  ): Promise<
+    { envelope: EnvelopeSecret; block?: ReadyBlock; requeueAfterMs?: number } | { result: Result | undefined }
+  > {
+    const ctx = this.ctx;
+    const { obj: db, draft } = frame;
+    const { next } = draft;
+    const synced = await syncExtraKeys(
+      ctx,
+      db,
+      converged.envelope,
+      { candidates: frame.candidates(), check: frame.check },
+      primary,
+    );
     const problem = synced.problems[0];
-    if (problem) readyBlock ??= { reason: Reason.KeyProtectorNotReady, message: `spec.keys: ${problem}` };
-    if (synced.foreign) return refuse(synced.foreign, ownSecret, true);
+    const block =
+      converged.block ??
+      (problem ? { reason: Reason.KeyProtectorNotReady, message: `spec.keys: ${problem}` } : undefined);
+    if (synced.foreign) return { result: await frame.refuse(synced.foreign) };
     if (primary && synced.missing) {
       if (synced.missing.length > 0) next.missingThumbprints = synced.missing;
       else delete next.missingThumbprints;
-      const c = keyListSynced(key.namespace, nsName(primary), synced.missing);
-      set(ConditionType.KeyListSynced, c.status, c.reason, c.message);
+      const c = keyListSynced(frame.namespace, `${nsOf(primary)}/${primary.metadata.name}`, synced.missing);
+      draft.set(ConditionType.KeyListSynced, c.status, c.reason, c.message);
     }
-    const wrap = protectorWrap(envelope.envelope);
-    next.envelopeSecretName = secretName;
-    next.dekID = envelope.envelope.dekID;
+    next.envelopeSecretName = frame.secretName;
+    next.dekID = synced.envelope.envelope.dekID;
+    const wrap = protectorWrap(synced.envelope.envelope);
     if (wrap) {
-      const switched = wrap.thumbprint === target.thumbprint;
-      const effective = switched ? targetChoice : (current ?? targetChoice);
-      next.effectiveProtector = {
-        source: effective.source,
-        type: effective.type,
-        ...(effective.keyProtectorName ? { keyProtectorName: effective.keyProtectorName } : {}),
-        keyID: wrap.keyID,
-        thumbprint: wrap.thumbprint,
-        thumbprintShort: shortThumbprint(wrap.thumbprint),
-      };
-      const protectorKey: CurrentKey = {
-        keyID: wrap.keyID,
-        thumbprint: wrap.thumbprint,
-        role: "protector",
-        ...(effective.keyProtectorName ? { keyProtectorName: effective.keyProtectorName } : {}),
-      };
-      next.keyList = reconcileKeyList((prev.keyList ?? []) as KeyListEntry[], [protectorKey, ...extra], now);
+      const { target } = converged;
+      const r = recordedProtector({
+        wrap,
+        target: { thumbprint: target.kek.thumbprint, choice: target.choice },
+        recorded,
+        extra: synced.extra,
+        keyList: draft.prev.keyList as KeyListEntry[] | undefined,
+        now: frame.now,
+      });
+      next.effectiveProtector = r.effectiveProtector;
+      next.keyList = r.keyList;
     }
     // R16, R17: retained wraps go once no secondary or pending step needs them and their window passed
-    const pruning = await pruneRetainedWraps(ctx, db, envelope, (next.keyList ?? []) as KeyListEntry[], [
-      ...secondariesOf(db, ctx.databases.store).map((s) => s.status?.effectiveProtector?.thumbprint),
-      next.rotation?.fromThumbprint,
-      next.rotation?.toThumbprint,
-    ]);
-    envelope = pruning.envelope;
-
-    // Key access: the effective protector's, and the server's state (R10-R12, R23).
-    // a server whose own envelope is lost (R2) holds its own DEK back, not this database's
-    const serverInaccessible =
-      (server as Kube<EncryptedServer>).status?.state === "Inaccessible" &&
-      !reportsEnvelopeLoss(server.status?.conditions);
-    const access = decideAccess(
-      accessInput({
-        // R23: a copy (restore or replica) starts Inaccessible until it is revalidated
-        state: (prev.state ?? (isCopy ? "Inaccessible" : undefined)) as State | undefined,
-        access: resolved.access,
-        server: server.spec,
-        lastRevalidatedToken: prev.lastRevalidatedToken,
-        envelopeReturned,
-        heldInaccessible: serverInaccessible
-          ? { reason: "ServerInaccessible", message: `server ${server.metadata.name} is Inaccessible` }
-          : undefined,
-        now,
-      }),
+    const pruning = await pruneRetainedWraps(
+      ctx,
+      db,
+      synced.envelope,
+      (next.keyList ?? []) as KeyListEntry[],
+      [
+        ...secondariesOf(db, ctx.databases.store).map((s) => s.status?.effectiveProtector?.thumbprint),
+        next.rotation?.fromThumbprint,
+        next.rotation?.toThumbprint,
+      ],
     );
-    set(
-      ConditionType.KeyAccessible,
-      access.condition.status,
-      access.condition.reason,
-      access.condition.message,
-    );
-    if (access.keyAccessLostSince) next.keyAccessLostSince = access.keyAccessLostSince;
-    else delete next.keyAccessLostSince;
-    let state: State = access.state;
-    if (access.action === "enforce") {
-      next.inaccessibleSince = now.toISOString();
-      void ctx.events.warning(
-        db,
-        "Inaccessible",
-        serverInaccessible ? `server ${server.metadata.name} is Inaccessible` : access.condition.message,
-      );
-    } else if (access.action === "revalidate") {
-      if (await this.revalidate(db, envelope, candidates, check, server.spec.revalidationToken, next, set)) {
-        state = "Available";
-        delete next.inaccessibleSince;
-      }
-    }
-    next.state = state;
-    // R11: as for servers, only a server token set while this database is Inaccessible asks for a
-    // revalidation; one it already had is recorded as answered.
-    const answered = answeredToken(server.spec.revalidationToken, state, access.action);
-    if (answered !== undefined) next.lastRevalidatedToken = answered;
-    const ready = readyCondition({
-      block: readyBlock,
-      state,
-      inaccessibleMessage: serverInaccessible
-        ? `server ${server.metadata.name} is Inaccessible`
-        : access.condition.message,
-      access: access.condition,
-      availableMessage: "the database DEK is wrapped by its effective protector and the key is accessible",
-    });
-    set(ready.type, ready.status, ready.reason, ready.message);
-    const recheck = probeRecheckMs(resolved.access, ctx.probes?.intervalMs);
-    return finish(soonest(access.requeueAfterMs, pruning.requeueAfterMs, recheck));
-  }
-
-  /** A KeyProtector this database may use (its own, its extra keys, its server's) that holds the key with this thumbprint. */
-  private ownKeyHolding(
-    db: Database,
-    server: Kube<EncryptedServer>,
-    thumbprint: string,
-  ): { kek: Kek; name: string; source: "Database" | "Server" } | undefined {
-    const names: { name: string; source: "Database" | "Server" }[] = [];
-    const own = db.spec.encryptionProtector?.keyProtectorRef?.name;
-    if (own) names.push({ name: own, source: "Database" });
-    for (const k of db.spec.keys ?? []) names.push({ name: k.keyProtectorRef.name, source: "Database" });
-    const fromServer = server.spec.protector.keyProtectorRef?.name;
-    if (fromServer) names.push({ name: fromServer, source: "Server" });
-    // the key list sync (R20) takes key material from any KeyProtector of the namespace: so may following it
-    for (const kp of this.ctx.keyProtectors.store.list(nsOf(db))) {
-      if (kp.status?.thumbprint === thumbprint && kp.metadata.name)
-        names.push({ name: kp.metadata.name, source: "Database" });
-    }
-    for (const { name, source } of names) {
-      const r = resolveKek(
-        this.ctx.keyProtectors.store,
-        nsOf(db),
-        { type: "CustomerManaged", keyProtectorName: name },
-        this.ctx.smk,
-      );
-      if (r.ok && r.kek.thumbprint === thumbprint && r.ready && r.access.accessible)
-        return { kek: r.kek, name, source };
-    }
-    return undefined;
-  }
-
-  /** Whether a database's envelope holds a wrap under this key. */
-  private hasWrap(db: Database, thumbprint: string): boolean {
-    const e = cachedEnvelope(
-      this.ctx,
-      nsOf(db),
-      envelopeSecretName("EncryptedDatabase", db.metadata.name ?? ""),
-    );
-    return e !== undefined && findWrapByThumbprint(e.envelope, thumbprint) !== undefined;
-  }
-
-  private async revalidate(
-    db: Database,
-    envelope: EnvelopeSecret,
-    candidates: Parameters<ControllerContext["dek"]["unwrap"]>[1],
-    check: OwnerCheck,
-    token: string | undefined,
-    next: EncryptedDatabaseStatus,
-    set: SetCondition,
-  ): Promise<boolean> {
-    try {
-      const { dek, wrap } = await this.ctx.dek.unwrap(envelope.envelope, candidates, check);
-      zeroize(dek);
-      if (token !== undefined) next.lastRevalidatedToken = token;
-      set(
-        ConditionType.Revalidated,
-        "True",
-        Reason.Revalidated,
-        `the DEK unwrapped with ${wrap.keyID} and its key check value matched`,
-      );
-      void this.ctx.events.normal(db, "Revalidated", `the DEK unwrapped with ${wrap.keyID}, KCV matched`);
-      return true;
-    } catch (error) {
-      const failed = revalidationFailed(error, "database");
-      set(ConditionType.Revalidated, "False", failed.reason, failed.message);
-      return false;
-    }
+    return {
+      envelope: pruning.envelope,
+      ...(block ? { block } : {}),
+      ...(pruning.requeueAfterMs !== undefined ? { requeueAfterMs: pruning.requeueAfterMs } : {}),
+    };
   }
 
   /** R25: Retain keeps the envelope so a dropped database can be restored; Shred deletes every wrap. */
-  private finalize(db: Database): Promise<Result | undefined> {
+  protected finalize(db: Database): Promise<Result | undefined> {
     return finalizeOwner(this.ctx, EncryptedDatabaseKind, this.ctx.databases, db, {
       envelope: envelopeSecretName("EncryptedDatabase", db.metadata.name ?? ""),
       deletionPolicy: db.spec.deletionPolicy,
@@ -594,5 +252,3 @@ export class DatabaseReconciler implements Reconciler {
 }
 
 const nsOf = (d: Database) => d.metadata.namespace ?? "";
-
-const nsName = (d: Database) => `${nsOf(d)}/${d.metadata.name}`;

@@ -1,4 +1,10 @@
-import { type EncryptedDatabase, MAX_SECONDARIES } from "../api/index.js";
+import {
+  type ConditionInput,
+  ConditionType,
+  type EncryptedDatabase,
+  MAX_SECONDARIES,
+  Reason,
+} from "../api/index.js";
 import type { Store } from "../runtime/index.js";
 import type { Kube } from "./resources.js";
 
@@ -103,4 +109,33 @@ export function secondariesMissingKey(
           : `it has not yet added and proven a wrap under ${thumbprint.slice(0, 12)}`,
       };
     });
+}
+
+/**
+ * R19, R31: ReplicationLinked for a database in a replication, and the primary a linked secondary
+ * follows; an unlinked secondary is held back (Ready says why). Nothing for a database that
+ * replicates nothing. Pure.
+ */
+export function replicationLink(
+  db: Database,
+  databases: Store<Database>,
+): { condition?: ConditionInput; primary?: Database; block?: { reason: string; message: string } } {
+  const role = db.spec.replication?.role;
+  const linked = (message: string): ConditionInput => ({
+    type: ConditionType.ReplicationLinked,
+    status: "True",
+    reason: Reason.ReplicationLinked,
+    message,
+  });
+  if (role === "Primary")
+    return { condition: linked(`primary of ${linkedSecondaries(db, databases).length} secondaries`) };
+  if (role !== "Secondary") return {};
+  const link = linkSecondary(db, databases);
+  if (link.ok)
+    return {
+      condition: linked(`secondary of ${nsOf(link.primary)}/${link.primary.metadata.name}`),
+      primary: link.primary,
+    };
+  const block = { reason: link.reason, message: link.message };
+  return { condition: { type: ConditionType.ReplicationLinked, status: "False", ...block }, block };
 }

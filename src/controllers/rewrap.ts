@@ -1,3 +1,4 @@
+import { Reason } from "../api/index.js";
 import type { KeyAccessError } from "../kms/provider.js";
 import { kmsRetry, type Step } from "./step.js";
 
@@ -23,5 +24,19 @@ export function rewrapFailed(
       message: `re-wrapping the DEK under ${targetKeyID} failed: ${error.message}; the DEK stays under its current protector`,
     },
     outcome: kmsRetry(error),
+  };
+}
+
+/**
+ * R5, R16: a new protector whose key does not meet its requirements or is not accessible cannot
+ * take the DEK yet: Ready says why, and the DEK stays under its current protector.
+ */
+export function cannotTakeDEK(resolved: {
+  notReadyMessage?: string;
+  access: { detail?: string };
+}): ReadyBlock {
+  return {
+    reason: Reason.KeyProtectorNotReady,
+    message: `the new protector cannot take the DEK yet (${resolved.notReadyMessage ?? resolved.access.detail ?? "not accessible"}); the DEK stays under its current protector`,
   };
 }

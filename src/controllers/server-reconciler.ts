@@ -6,90 +6,65 @@ import {
   Reason,
   removeCondition,
 } from "../api/index.js";
-import { isOwnerBindingError, protectorWrap, zeroize } from "../crypto/index.js";
-import { isKeyAccessError } from "../kms/provider.js";
-import { type ObjectKey, ownerReference, type Reconciler, type Result } from "../runtime/index.js";
+import { protectorWrap, zeroize } from "../crypto/index.js";
+import { ownerReference, type Result } from "../runtime/index.js";
 import { decideAccess, type State } from "../watchdog/access-decision.js";
 import { accessInput, answeredToken, probeRecheckMs, readyCondition } from "./access-state.js";
 import type { ControllerContext } from "./context.js";
-import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
-import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope } from "./envelope-stall.js";
-import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
-import { keyToWatch, recordedChoice, withFreshProbe } from "./key-to-watch.js";
-import { envelopeRefusal, ownerOf } from "./owner-binding.js";
+import type { EnvelopeSecret } from "./dek-operations.js";
+import { type KekResolution, unwrapCandidates } from "./kek-resolution.js";
+import { recordedChoice } from "./key-to-watch.js";
+import { ownerOf } from "./owner-binding.js";
 import {
-  finalizeOwner,
-  finishPass,
-  openPass,
-  reconcileReporting,
-  revalidationFailed,
-  StatusDraft,
-} from "./pass.js";
+  type Begun,
+  OwnerReconciler,
+  ownerKind,
+  type PassFrame,
+  recordAccess,
+  watchKey,
+} from "./owner-pass.js";
+import { finalizeOwner, revalidationFailed } from "./pass.js";
+import { rewrapProtector } from "./protector-rewrap.js";
 import { soonest } from "./requeue.js";
 import { EncryptedServerKind, envelopeSecretName, type Kube } from "./resources.js";
 import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
-import { type ReadyBlock, rewrapFailed } from "./rewrap.js";
+import { cannotTakeDEK, type ReadyBlock } from "./rewrap.js";
 import { serverChoice, serverProtectorStatus } from "./server-protector.js";
 
 type Server = Kube<EncryptedServer>;
 type Resolved = Extract<KekResolution, { ok: true }>;
+type Frame = PassFrame<EncryptedServerStatus, Server>;
 
 /**
  * R4, R9-R12, R16, R25: an EncryptedServer's DEK, protector and key-access state. One pass reads
  * the caches, converges the envelope (create, or re-wrap when the protector changed), decides the
  * key-access state, enforces or gives back, and writes status once if it changed.
  */
-export class ServerReconciler implements Reconciler {
-  constructor(private readonly ctx: ControllerContext) {}
-
-  reconcile(key: ObjectKey): Promise<Result | undefined> {
-    return reconcileReporting(this.ctx, EncryptedServerKind, this.ctx.servers, key, () => this.pass(key));
+export class ServerReconciler extends OwnerReconciler<EncryptedServerStatus, Server> {
+  constructor(ctx: ControllerContext) {
+    super(ctx, ownerKind(ctx, "EncryptedServer"));
   }
 
-  private async pass(key: ObjectKey): Promise<Result | undefined> {
-    const ctx = this.ctx;
-    const opened = await openPass(ctx, EncryptedServerKind, ctx.servers, key);
-    if (!opened) return undefined;
-    if (opened.deleting) return this.finalize(opened.obj);
-    const server = opened.obj;
-    const now = ctx.now();
-    const draft = new StatusDraft<EncryptedServerStatus>(server, now);
+  protected async pass({
+    frame,
+    ...begun
+  }: Begun<EncryptedServerStatus, Server>): Promise<Result | undefined> {
+    const { obj: server, draft } = frame;
     const { prev, next, set } = draft;
-    const finish = (requeueAfterMs?: number) =>
-      finishPass(ctx, EncryptedServerKind, ctx.servers, draft, requeueAfterMs);
-
-    // R1, R2, R4: the envelope first; once a DEK id is recorded it is never replaced
-    const secretName = envelopeSecretName("EncryptedServer", key.name);
-    const own = await ownEnvelope(ctx, "EncryptedServer", server, secretName, prev, draft.conditions, set);
-    if (own.lost) {
-      next.state = own.state;
-      if (own.state === "Inaccessible") next.inaccessibleSince ??= now.toISOString();
-      return finish(ENVELOPE_LOSS_RECHECK_MS);
-    }
-    draft.conditions = own.conditions;
-
+    const { ctx } = this;
     const choice = serverChoice(server);
-    const chosen: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
-    // R10, R33: once the DEK exists the watchdog keeps watching the key that protects it, even
-    // when the KeyProtector asked for does not resolve
-    const recorded = prev.protector
-      ? resolveKek(ctx.keyProtectors.store, key.namespace, recordedChoice(prev.protector), ctx.smk)
-      : undefined;
-    const protecting = own.envelope ? protectorWrap(own.envelope.envelope) : undefined;
-    const watched = keyToWatch(chosen, recorded, protecting, prev.keyAccessLostSince);
-    if (!watched) {
-      next.state ??= "Provisioning";
-      if (!chosen.ok) set(ConditionType.Ready, "False", chosen.reason, chosen.message);
-      return finish();
-    }
-    const resolved = withFreshProbe(ctx, watched.resolved, now);
+    const protecting = begun.envelope ? protectorWrap(begun.envelope.envelope) : undefined;
+    const recorded = prev.protector ? recordedChoice(prev.protector) : undefined;
+    const watched = await watchKey(frame, frame.resolve(choice), recorded, protecting);
+    if ("result" in watched) return watched.result;
+    const { resolved } = watched;
 
-    const converged = await this.convergeEnvelope(server, draft, resolved, own.envelope);
+    const converged = await this.convergeEnvelope(frame, resolved, begun.envelope);
     if ("result" in converged) return converged.result;
     // a failed re-wrap says more than the key being watched (the original order of the two)
     const readyBlock = converged.block ?? watched.block;
     const wrap = protectorWrap(converged.envelope.envelope);
-    next.envelopeSecretName = secretName;
+    next.envelopeSecretName = frame.secretName;
     next.dekID = converged.envelope.envelope.dekID;
     if (wrap)
       next.protector = serverProtectorStatus(
@@ -102,7 +77,12 @@ export class ServerReconciler implements Reconciler {
 
     // R16: retained wraps go once their retention window has passed (a server has no secondaries)
     const pruning = await pruneRetainedWraps(ctx, server, converged.envelope, [], []);
-    const { state, decision } = await this.watchdog(server, draft, resolved, pruning.envelope, own.returned);
+    const { state, decision } = await this.watchdog(
+      frame,
+      resolved,
+      pruning.envelope,
+      begun.envelopeReturned,
+    );
     next.state = state;
     // R11: a token the server was created with, or one set while it was fine, is already answered
     const answered = answeredToken(server.spec.revalidationToken, state, decision.action);
@@ -121,31 +101,7 @@ export class ServerReconciler implements Reconciler {
     const requeue =
       decision.requeueAfterMs ?? (state === "Inaccessible" ? ctx.enforcer.holdIntervalMs : undefined);
     const recheck = probeRecheckMs(resolved.access, ctx.probes?.intervalMs);
-    return finish(soonest(requeue, pruning.requeueAfterMs, recheck));
-  }
-
-  /**
-   * Refuses an envelope that is not this server's (R31); when `adopting`, also waits for the key
-   * that proves it is. Any other error is thrown as before.
-   */
-  private refuse(
-    server: Server,
-    draft: StatusDraft<EncryptedServerStatus>,
-    error: unknown,
-    adopting = false,
-  ): Promise<Result | undefined> {
-    const namespace = server.metadata.namespace ?? "";
-    const secret = { namespace, name: envelopeSecretName("EncryptedServer", server.metadata.name ?? "") };
-    const refusal = envelopeRefusal(error, secret, { own: true, adopting, noun: "server" });
-    if (!refusal) throw error;
-    draft.next.state ??= "Provisioning";
-    draft.set(ConditionType.Ready, "False", refusal.reason, refusal.message);
-    if (
-      refusal.foreign &&
-      findCondition(draft.prev.conditions, ConditionType.Ready)?.message !== refusal.message
-    )
-      void this.ctx.events.warning(server, refusal.reason, refusal.message);
-    return finishPass(this.ctx, EncryptedServerKind, this.ctx.servers, draft, refusal.requeueAfterMs);
+    return frame.finish(soonest(requeue, pruning.requeueAfterMs, recheck));
   }
 
   /**
@@ -154,93 +110,48 @@ export class ServerReconciler implements Reconciler {
    * holds Ready back), or the pass's result (a refusal, or a wait for the key).
    */
   private async convergeEnvelope(
-    server: Server,
-    draft: StatusDraft<EncryptedServerStatus>,
+    frame: Frame,
     resolved: Resolved,
     observed: EnvelopeSecret | undefined,
   ): Promise<{ envelope: EnvelopeSecret; block?: ReadyBlock } | { result: Result | undefined }> {
-    const ctx = this.ctx;
-    const { prev } = draft;
-    const namespace = server.metadata.namespace ?? "";
-    // R31: every use of the envelope is on this server's behalf, checked against its binding
-    const check: OwnerCheck = { owner: ownerOf("EncryptedServer", server), recordedDekID: prev.dekID };
-    const candidates = () => unwrapCandidates(ctx.keyProtectors.store, namespace, ctx.smk);
-    let envelope = observed;
-    if (envelope && envelope.envelope.dekID !== prev.dekID) {
-      // an envelope the status does not record (a crash before the status write, or a planted Secret)
-      try {
-        envelope = await ctx.dek.adopt(envelope, candidates(), check);
-      } catch (error) {
-        return { result: await this.refuse(server, draft, error, true) };
-      }
-    }
+    const adopted = await frame.adopt(observed);
+    if ("result" in adopted) return adopted;
+    const { envelope } = adopted;
     const usable = resolved.ready && resolved.access.accessible;
-    if (!envelope) return this.create(server, draft, resolved, usable);
+    if (!envelope) return this.create(frame, resolved, usable);
     if (protectorWrap(envelope.envelope)?.thumbprint === resolved.kek.thumbprint) return { envelope };
-    if (!usable)
-      return {
-        envelope,
-        block: {
-          reason: Reason.KeyProtectorNotReady,
-          message: `the new protector cannot take the DEK yet (${resolved.notReadyMessage ?? resolved.access.detail ?? "not accessible"}); the DEK stays under its current protector`,
-        },
-      };
-    const from = protectorWrap(envelope.envelope)?.keyID;
-    try {
-      const rewrapped = await ctx.dek.addWrap(envelope, candidates(), resolved.kek, "protector", check);
-      ctx.envelopes.writeThrough(rewrapped.secret);
-      ctx.metrics?.rotations.inc({ kind: "EncryptedServer", result: "success" });
-      void ctx.events.normal(
-        server,
-        "ProtectorChanged",
-        `server DEK re-wrapped from ${from} to ${resolved.kek.keyID}; the old wrap is retained`,
-      );
-      return { envelope: rewrapped };
-    } catch (error) {
-      ctx.metrics?.rotations.inc({ kind: "EncryptedServer", result: "error" });
-      if (isOwnerBindingError(error)) return { result: await this.refuse(server, draft, error) };
-      if (!isKeyAccessError(error)) throw error;
-      const failed = rewrapFailed(error, resolved.kek.keyID);
-      draft.outcome = failed.outcome;
-      return { envelope, block: failed.ready };
-    }
+    if (!usable) return { envelope, block: cannotTakeDEK(resolved) };
+    return rewrapProtector(frame, envelope, resolved.kek);
   }
 
   /** R1, R4: the server's DEK, made once and wrapped by its protector, when that key can take it. */
   private async create(
-    server: Server,
-    draft: StatusDraft<EncryptedServerStatus>,
+    frame: Frame,
     resolved: Resolved,
     usable: boolean,
   ): Promise<{ envelope: EnvelopeSecret } | { result: Result | undefined }> {
     const ctx = this.ctx;
-    const namespace = server.metadata.namespace ?? "";
-    const name = server.metadata.name ?? "";
-    if (!usable) {
-      draft.next.state ??= "Provisioning";
-      draft.set(
-        ConditionType.Ready,
-        "False",
-        Reason.KeyProtectorNotReady,
-        resolved.notReadyMessage ??
-          `waiting for the protector's key to be accessible before creating the DEK: ${resolved.access.detail ?? ""}`,
-      );
-      return { result: await finishPass(ctx, EncryptedServerKind, ctx.servers, draft) };
-    }
+    const { obj: server } = frame;
+    if (!usable)
+      return {
+        result: await frame.waitProvisioning({
+          reason: Reason.KeyProtectorNotReady,
+          message:
+            resolved.notReadyMessage ??
+            `waiting for the protector's key to be accessible before creating the DEK: ${resolved.access.detail ?? ""}`,
+        }),
+      };
     let envelope: EnvelopeSecret;
     try {
       envelope = await ctx.dek.create(
-        namespace,
-        envelopeSecretName("EncryptedServer", name),
+        frame.namespace,
+        frame.secretName,
         resolved.kek,
-        { kind: "EncryptedServer", name },
-        {
-          candidates: unwrapCandidates(ctx.keyProtectors.store, namespace, ctx.smk),
-          recordedDekID: draft.prev.dekID,
-        },
+        { kind: "EncryptedServer", name: server.metadata.name ?? "" },
+        { candidates: frame.candidates(), recordedDekID: frame.draft.prev.dekID },
       );
     } catch (error) {
-      return { result: await this.refuse(server, draft, error) };
+      return { result: await frame.refuse(error) };
     }
     ctx.envelopes.writeThrough(envelope.secret);
     void ctx.events.normal(
@@ -259,13 +170,13 @@ export class ServerReconciler implements Reconciler {
    * once if the key answers; Manual: on a new token).
    */
   private async watchdog(
-    server: Server,
-    draft: StatusDraft<EncryptedServerStatus>,
+    frame: Frame,
     resolved: Resolved,
     envelope: EnvelopeSecret,
     envelopeReturned: boolean,
   ): Promise<{ state: State; decision: ReturnType<typeof decideAccess> }> {
     const ctx = this.ctx;
+    const { obj: server, draft } = frame;
     const { prev, next, set } = draft;
     const copyHeld =
       server.spec.source !== undefined && (prev.state === undefined || prev.state === "Provisioning");
@@ -286,14 +197,7 @@ export class ServerReconciler implements Reconciler {
       }),
     );
     const wasKeyAccessible = findCondition(prev.conditions, ConditionType.KeyAccessible)?.status;
-    set(
-      ConditionType.KeyAccessible,
-      decision.condition.status,
-      decision.condition.reason,
-      decision.condition.message,
-    );
-    if (decision.keyAccessLostSince) next.keyAccessLostSince = decision.keyAccessLostSince;
-    else delete next.keyAccessLostSince;
+    recordAccess(draft, decision);
     if (wasKeyAccessible !== decision.condition.status) {
       if (decision.condition.status !== "True")
         void ctx.events.warning(server, decision.condition.reason, decision.condition.message);
@@ -395,7 +299,7 @@ export class ServerReconciler implements Reconciler {
   }
 
   /** R25: Retain keeps the envelope for a later restore; Shred deletes every wrap of the DEK. */
-  private finalize(server: Server): Promise<Result | undefined> {
+  protected finalize(server: Server): Promise<Result | undefined> {
     return finalizeOwner(this.ctx, EncryptedServerKind, this.ctx.servers, server, {
       envelope: envelopeSecretName("EncryptedServer", server.metadata.name ?? ""),
       deletionPolicy: server.spec.deletionPolicy,
