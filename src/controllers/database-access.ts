@@ -120,6 +120,7 @@ async function revalidate(
   } catch (error) {
     const failed = revalidationFailed(error, "database");
     draft.set(ConditionType.Revalidated, "False", failed.reason, failed.message);
+    draft.outcome = failed.outcome;
     return false;
   }
 }

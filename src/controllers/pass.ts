@@ -14,7 +14,7 @@ import {
 import type { ControllerContext } from "./context.js";
 import { FINALIZER } from "./resources.js";
 import { reportWriteRefusal, writeStatus } from "./status-write.js";
-import { resultOf, type Step, step } from "./step.js";
+import { kmsRetry, resultOf, type Step, step } from "./step.js";
 
 /**
  * What a server's and a database's pass SHARE: how it starts (the object from the cache, its
@@ -116,11 +116,15 @@ export async function finishPass<S extends Status, T extends Owner<S>>(
   return resultOf(draft.outcome, requeueAfterMs);
 }
 
-/** R11: why a revalidation failed, for the Revalidated condition. */
+/**
+ * R11: why a revalidation failed, for the Revalidated condition, and how the pass ends: a KMS
+ * failure is retried with backoff (honouring Retry-After), since the key's probe that asked for
+ * the revalidation may well stay healthy and no other event would bring the resource back.
+ */
 export function revalidationFailed(
   error: unknown,
   noun: "server" | "database",
-): { reason: string; message: string } {
+): { reason: string; message: string; outcome: Step } {
   const reason = isKeyAccessError(error)
     ? error.reason
     : isOwnerBindingError(error)
@@ -129,6 +133,7 @@ export function revalidationFailed(
   return {
     reason,
     message: `revalidation failed: ${(error as Error).message}; the ${noun} stays Inaccessible`,
+    outcome: isKeyAccessError(error) ? kmsRetry(error) : step.continue(),
   };
 }
 

@@ -12,9 +12,8 @@ import { decideAccess, type State } from "../watchdog/access-decision.js";
 import { accessInput, answeredToken, probeRecheckMs, readyCondition } from "./access-state.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret } from "./dek-operations.js";
-import { type KekResolution, unwrapCandidates } from "./kek-resolution.js";
+import type { KekResolution } from "./kek-resolution.js";
 import { recordedChoice } from "./key-to-watch.js";
-import { ownerOf } from "./owner-binding.js";
 import {
   type Begun,
   OwnerReconciler,
@@ -224,7 +223,7 @@ export class ServerReconciler extends OwnerReconciler<EncryptedServerStatus, Ser
           ? `a copy starts Inaccessible until it is revalidated (R23): ${decision.condition.message}`
           : `key access lost past the grace period: ${decision.condition.message}`,
       );
-    } else if (decision.action === "revalidate" && (await this.revalidate(server, envelope, next, set))) {
+    } else if (decision.action === "revalidate" && (await this.revalidate(frame, envelope))) {
       state = "Available";
       delete next.inaccessibleSince;
     }
@@ -258,20 +257,12 @@ export class ServerReconciler extends OwnerReconciler<EncryptedServerStatus, Ser
   }
 
   /** R11: unwrap the DEK with the current protector and check its KCV; on success give back what enforcement took. */
-  private async revalidate(
-    server: Server,
-    envelope: EnvelopeSecret,
-    next: EncryptedServerStatus,
-    set: (type: string, status: "True" | "False" | "Unknown", reason: string, message: string) => void,
-  ): Promise<boolean> {
+  private async revalidate(frame: Frame, envelope: EnvelopeSecret): Promise<boolean> {
     const ctx = this.ctx;
-    const namespace = server.metadata.namespace ?? "";
+    const { obj: server, draft } = frame;
+    const { next, set } = draft;
     try {
-      const { dek, wrap } = await ctx.dek.unwrap(
-        envelope.envelope,
-        unwrapCandidates(ctx.keyProtectors.store, namespace, ctx.smk),
-        { owner: ownerOf("EncryptedServer", server), recordedDekID: server.status?.dekID },
-      );
+      const { dek, wrap } = await ctx.dek.unwrap(envelope.envelope, frame.candidates(), frame.check);
       zeroize(dek);
       await ctx.enforcer.restore(server, next.enforcement ?? {});
       delete next.enforcement;
@@ -293,6 +284,7 @@ export class ServerReconciler extends OwnerReconciler<EncryptedServerStatus, Ser
     } catch (error) {
       const failed = revalidationFailed(error, "server");
       set(ConditionType.Revalidated, "False", failed.reason, failed.message);
+      draft.outcome = failed.outcome;
       void ctx.events.warning(server, "RevalidationFailed", (error as Error).message);
       return false;
     }

@@ -28,16 +28,32 @@ let op: TestOperator;
 class RewrapFaults {
   private readonly armed = new Map<string, number>();
   readonly failed = new Map<string, number>();
+  /** unwraps of one wrapped DEK (base64) still to fail: a DEK's unwrap, never a probe's */
+  private readonly armedUnwraps = new Map<string, number>();
+  unwrapsFailed = 0;
 
   arm(keyName: string, count: number): void {
     this.armed.set(keyName, count);
+  }
+
+  armUnwrap(wrapped: string, count: number): void {
+    this.armedUnwraps.set(wrapped, count);
   }
 
   readonly wrap = (inner: KekProvider): KekProvider => ({
     name: inner.name,
     describe: (r) => inner.describe(r),
     listVersions: (r) => inner.listVersions(r),
-    unwrap: (r, w) => inner.unwrap(r, w),
+    unwrap: async (r, w) => {
+      const b64 = w.toString("base64");
+      const left = this.armedUnwraps.get(b64) ?? 0;
+      if (left > 0) {
+        this.armedUnwraps.set(b64, left - 1);
+        this.unwrapsFailed += 1;
+        throw new KeyAccessError("Throttled", "injected: the vault throttled a DEK unwrap");
+      }
+      return inner.unwrap(r, w);
+    },
     wrap: async (r, d) => {
       const left = this.armed.get(r.keyName) ?? 0;
       if (r.keyID && left > 0) {
@@ -118,5 +134,44 @@ describe("R16 a re-wrap that fails with a transient KMS error is retried", () =>
     expect(faults.failed.get("ksrv")).toBe(3);
     const envelope = await readEnvelope(a, ns, after.status!.envelopeSecretName!);
     expect(envelope.dekID).toBe(before.status!.dekID);
+  });
+
+  it("R11 a revalidation that fails with a transient KMS error is retried until the database is Available, with no other event", async () => {
+    await createLocalKeyProtector(a, ns, "krv");
+    await a.create("EncryptedServer", ns, "srv-rv", {
+      protector: { type: "ServiceManaged" },
+      revalidation: "Manual",
+    });
+    await a.create("EncryptedDatabase", ns, "src-rv", {
+      serverRef: { name: "srv-rv" },
+      encryptionProtector: { type: "CustomerManaged", keyProtectorRef: { name: "krv" } },
+    });
+    await waitFor(
+      "source Ready",
+      () => a.get<EncryptedDatabase>("EncryptedDatabase", ns, "src-rv"),
+      (o) => cond(o, "Ready")?.status === "True",
+    );
+    // R23: a restore starts Inaccessible and, on a Manual server, waits for a new token
+    await a.create("EncryptedDatabase", ns, "copy-rv", {
+      serverRef: { name: "srv-rv" },
+      restore: { sourceRef: { name: "src-rv" }, keys: [{ keyProtectorRef: { name: "krv" } }] },
+    });
+    const copy = await waitFor(
+      "the copy Inaccessible",
+      () => a.get<EncryptedDatabase>("EncryptedDatabase", ns, "copy-rv"),
+      (o) => cond(o, "Restored")?.status === "True" && o.status?.state === "Inaccessible",
+    );
+    const envelope = await readEnvelope(a, ns, copy.status!.envelopeSecretName!);
+    for (const w of envelope.wraps) faults.armUnwrap(w.wrapped, 3);
+    await a.patch("EncryptedServer", ns, "srv-rv", { spec: { revalidationToken: "go" } });
+    const back = await waitFor(
+      "the copy revalidated",
+      () => a.get<EncryptedDatabase>("EncryptedDatabase", ns, "copy-rv"),
+      (o) => o.status?.state === "Available",
+      30_000,
+    );
+    expect(faults.unwrapsFailed).toBeGreaterThanOrEqual(3);
+    expect(cond(back, "Revalidated")?.status).toBe("True");
+    expect(back.status?.lastRevalidatedToken).toBe("go");
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { revalidationFailed } from "../../../src/controllers/pass.js";
 import { rewrapFailed } from "../../../src/controllers/rewrap.js";
 import { kmsRetry, resultOf, runSteps, type Step, step } from "../../../src/controllers/step.js";
 import { KeyAccessError } from "../../../src/kms/provider.js";
@@ -87,5 +88,37 @@ describe("retryAfterMsOf: how long the remote asked to wait", () => {
     ["not an object", "x", undefined],
   ])("%s", (_n, err, want) => {
     expect(retryAfterMsOf(err)).toBe(want);
+  });
+});
+
+describe("revalidationFailed (R11): a failed revalidation is said on Revalidated, and a KMS failure is retried", () => {
+  it.each<[string, unknown, string, Step["kind"], number | undefined]>([
+    [
+      "a throttled unwrap is retried, no sooner than the vault's Retry-After",
+      new KeyAccessError("Throttled", "slow down", { retryAfterMs: 2_000 }),
+      "Throttled",
+      "retry",
+      2_000,
+    ],
+    [
+      "an unreachable vault is retried with backoff",
+      new KeyAccessError("VaultUnreachable", "reset"),
+      "VaultUnreachable",
+      "retry",
+      undefined,
+    ],
+    [
+      "a KCV mismatch is not a KMS failure: it waits for a change",
+      new Error("KCV mismatch"),
+      "RevalidationFailed",
+      "continue",
+      undefined,
+    ],
+  ])("%s", (_name, error, reason, kind, afterMs) => {
+    const failed = revalidationFailed(error, "database");
+    expect(failed.reason).toBe(reason);
+    expect(failed.message).toContain("the database stays Inaccessible");
+    expect(failed.outcome.kind).toBe(kind);
+    if (failed.outcome.kind === "retry") expect(failed.outcome.afterMs).toBe(afterMs);
   });
 });
