@@ -1,5 +1,5 @@
 import type { EncryptedDatabase, KeyProtector } from "../api/index.js";
-import { decodeEnvelopeSecret, type EnvelopeOwner } from "../crypto/index.js";
+import { decodeEnvelopeSecret, type Envelope, type EnvelopeOwner } from "../crypto/index.js";
 import type { KubeObject, Store } from "../runtime/index.js";
 import type { EnvelopeSecret } from "./dek-operations.js";
 import { thumbprintsAt } from "./key-history.js";
@@ -44,20 +44,8 @@ export function planRestore(
   const sourceNs = restore.sourceRef.namespace ?? ownNs;
   const sourceName = restore.sourceRef.name;
   const sourceDb = databases.get(sourceNs, sourceName);
-  if (sourceNs !== ownNs) {
-    const allowed = sourceDb?.spec.allowedRestoreTargets?.some(
-      (t) => t.namespace === ownNs && t.name === db.metadata.name,
-    );
-    if (!allowed) {
-      return {
-        ok: false,
-        reason: "NotAllowedBySource",
-        message: sourceDb
-          ? `source ${sourceNs}/${sourceName} does not list ${ownNs}/${db.metadata.name} in spec.allowedRestoreTargets: add it there (R31)`
-          : `source ${sourceNs}/${sourceName} is gone, so it cannot confirm this restore target; restore a dropped database in its own namespace (R31)`,
-      };
-    }
-  }
+  const refused = notAllowedBySource(db, sourceDb, sourceNs, sourceName);
+  if (refused) return refused;
   const secret = envelopes.get(sourceNs, envelopeSecretName("EncryptedDatabase", sourceName));
   if (!secret) {
     return {
@@ -71,17 +59,7 @@ export function planRestore(
     envelope: decodeEnvelopeSecret(secret as { type?: string; data?: Record<string, string> }),
   };
   const at = restore.pointInTime ? new Date(restore.pointInTime) : now;
-  const history = sourceDb?.status?.keyList;
-  const needed =
-    history && history.length > 0
-      ? thumbprintsAt(history, at)
-      : [
-          ...new Set(
-            source.envelope.wraps
-              .filter((w) => Date.parse(w.addedAt) <= at.getTime())
-              .map((w) => w.thumbprint),
-          ),
-        ];
+  const needed = neededThumbprints(sourceDb, source.envelope, at);
   if (needed.length === 0) {
     return {
       ok: false,
@@ -111,4 +89,38 @@ export function planRestore(
     sourceOwner: { kind: "EncryptedDatabase", namespace: sourceNs, name: sourceName },
     ...(sourceDb?.status?.dekID ? { sourceRecordedDekID: sourceDb.status.dekID } : {}),
   };
+}
+
+/** R31: a restore from another namespace needs its source to name it in spec.allowedRestoreTargets. */
+function notAllowedBySource(
+  db: Database,
+  sourceDb: Database | undefined,
+  sourceNs: string,
+  sourceName: string,
+): Extract<RestorePlan, { ok: false }> | undefined {
+  const ownNs = db.metadata.namespace ?? "";
+  if (sourceNs === ownNs) return undefined;
+  const allowed = sourceDb?.spec.allowedRestoreTargets?.some(
+    (t) => t.namespace === ownNs && t.name === db.metadata.name,
+  );
+  if (allowed) return undefined;
+  return {
+    ok: false,
+    reason: "NotAllowedBySource",
+    message: sourceDb
+      ? `source ${sourceNs}/${sourceName} does not list ${ownNs}/${db.metadata.name} in spec.allowedRestoreTargets: add it there (R31)`
+      : `source ${sourceNs}/${sourceName} is gone, so it cannot confirm this restore target; restore a dropped database in its own namespace (R31)`,
+  };
+}
+
+/**
+ * R18, R24: the thumbprints that protected the source at `at`: from its key history while the
+ * source exists, else (a dropped database) from the wraps its retained envelope had by then.
+ */
+function neededThumbprints(sourceDb: Database | undefined, envelope: Envelope, at: Date): string[] {
+  const history = sourceDb?.status?.keyList;
+  if (history && history.length > 0) return thumbprintsAt(history, at);
+  return [
+    ...new Set(envelope.wraps.filter((w) => Date.parse(w.addedAt) <= at.getTime()).map((w) => w.thumbprint)),
+  ];
 }
