@@ -20,6 +20,7 @@ import type { ObjectKey, Reconciler, Result } from "../runtime/index.js";
 import { decideAccess, type State } from "../watchdog/access-decision.js";
 import { accessInput, answeredToken, probeRecheckMs, readyCondition } from "./access-state.js";
 import type { ControllerContext } from "./context.js";
+import { copyStart, databaseCopy, inaccessibleMessage } from "./copy-start.js";
 import type { EnvelopeSecret, Kek, OwnerCheck } from "./dek-operations.js";
 import { keyIDBelongsTo } from "./dek-operations.js";
 import { cachedEnvelope } from "./envelope-cache.js";
@@ -147,7 +148,6 @@ export class DatabaseReconciler implements Reconciler {
     const candidates = unwrapCandidates(ctx.keyProtectors.store, key.namespace, ctx.smk);
     let readyBlock: { reason: string; message: string } | undefined = watched.block;
     const role = db.spec.replication?.role;
-    const isCopy = role === "Secondary" || db.spec.restore !== undefined;
 
     // R19, R31: a secondary must be linked to a primary that names it back.
     let primary: Database | undefined;
@@ -460,17 +460,18 @@ export class DatabaseReconciler implements Reconciler {
     const serverInaccessible =
       (server as Kube<EncryptedServer>).status?.state === "Inaccessible" &&
       !reportsEnvelopeLoss(server.status?.conditions);
+    // R23: a copy (restore or secondary) is held by what it is until a revalidation proves it
+    const copy = copyStart(databaseCopy(db), prev, server.spec.revalidation);
     const access = decideAccess(
       accessInput({
-        // R23: a copy (restore or replica) starts Inaccessible until it is revalidated
-        state: (prev.state ?? (isCopy ? "Inaccessible" : undefined)) as State | undefined,
+        state: prev.state as State | undefined,
         access: resolved.access,
         server: server.spec,
         lastRevalidatedToken: prev.lastRevalidatedToken,
         envelopeReturned,
         heldInaccessible: serverInaccessible
           ? { reason: "ServerInaccessible", message: `server ${server.metadata.name} is Inaccessible` }
-          : undefined,
+          : copy?.held,
         now,
       }),
     );
@@ -485,10 +486,13 @@ export class DatabaseReconciler implements Reconciler {
     let state: State = access.state;
     if (access.action === "enforce") {
       next.inaccessibleSince = now.toISOString();
+      if (copy) set(copy.waiting.type, copy.waiting.status, copy.waiting.reason, copy.waiting.message);
       void ctx.events.warning(
         db,
         "Inaccessible",
-        serverInaccessible ? `server ${server.metadata.name} is Inaccessible` : access.condition.message,
+        serverInaccessible
+          ? `server ${server.metadata.name} is Inaccessible`
+          : (copy?.held.message ?? access.condition.message),
       );
     } else if (access.action === "revalidate") {
       if (await this.revalidate(db, envelope, candidates, check, server.spec.revalidationToken, next, set)) {
@@ -506,7 +510,7 @@ export class DatabaseReconciler implements Reconciler {
       state,
       inaccessibleMessage: serverInaccessible
         ? `server ${server.metadata.name} is Inaccessible`
-        : access.condition.message,
+        : inaccessibleMessage(draft.conditions, access.condition.message),
       access: access.condition,
       availableMessage: "the database DEK is wrapped by its effective protector and the key is accessible",
     });

@@ -12,6 +12,7 @@ import { type ObjectKey, ownerReference, type Reconciler, type Result } from "..
 import { decideAccess, type State } from "../watchdog/access-decision.js";
 import { accessInput, answeredToken, probeRecheckMs, readyCondition } from "./access-state.js";
 import type { ControllerContext } from "./context.js";
+import { copyStart, inaccessibleMessage, serverCopy } from "./copy-start.js";
 import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
 import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope } from "./envelope-stall.js";
 import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
@@ -110,10 +111,7 @@ export class ServerReconciler implements Reconciler {
     const ready = readyCondition({
       block: readyBlock,
       state,
-      inaccessibleMessage:
-        findCondition(draft.conditions, ConditionType.Revalidated)?.reason === Reason.WaitingForRevalidation
-          ? `a copy starts Inaccessible until it is revalidated (R23): ${decision.condition.message}`
-          : decision.condition.message,
+      inaccessibleMessage: inaccessibleMessage(draft.conditions, decision.condition.message),
       access: decision.condition,
       availableMessage: "the server DEK is wrapped by its protector and the key is accessible",
     });
@@ -267,8 +265,8 @@ export class ServerReconciler implements Reconciler {
   ): Promise<{ state: State; decision: ReturnType<typeof decideAccess> }> {
     const ctx = this.ctx;
     const { prev, next, set } = draft;
-    const copyHeld =
-      server.spec.source !== undefined && (prev.state === undefined || prev.state === "Provisioning");
+    // R23: a copy is held by what it is (spec.source) until a revalidation proves it
+    const copy = copyStart(serverCopy(server), prev, server.spec.revalidation);
     const decision = decideAccess(
       accessInput({
         state: prev.state as State | undefined,
@@ -276,12 +274,7 @@ export class ServerReconciler implements Reconciler {
         server: server.spec,
         lastRevalidatedToken: prev.lastRevalidatedToken,
         envelopeReturned,
-        heldInaccessible: copyHeld
-          ? {
-              reason: Reason.WaitingForRevalidation,
-              message: `a copy of EncryptedServer ${server.spec.source?.sourceRef.name} (${server.spec.source?.kind}) starts Inaccessible until it is revalidated (R23)`,
-            }
-          : undefined,
+        heldInaccessible: copy?.held,
         now: draft.now,
       }),
     );
@@ -305,18 +298,11 @@ export class ServerReconciler implements Reconciler {
       state = "Inaccessible";
       next.inaccessibleSince = draft.now.toISOString();
       await this.enforce(server, next, set);
-      if (copyHeld) {
-        set(
-          ConditionType.Revalidated,
-          "False",
-          Reason.WaitingForRevalidation,
-          `this server is a copy and has not been revalidated yet: ${server.spec.revalidation === "Automatic" ? "it is revalidated as soon as its key answers a probe" : "change spec.revalidationToken (kubectl tde revalidate) once its key is accessible"}`,
-        );
-      }
+      if (copy) set(copy.waiting.type, copy.waiting.status, copy.waiting.reason, copy.waiting.message);
       void ctx.events.warning(
         server,
         "Inaccessible",
-        copyHeld
+        copy
           ? `a copy starts Inaccessible until it is revalidated (R23): ${decision.condition.message}`
           : `key access lost past the grace period: ${decision.condition.message}`,
       );
