@@ -422,7 +422,7 @@ export class DatabaseReconciler implements Reconciler {
     if (primary && synced.missing) {
       if (synced.missing.length > 0) next.missingThumbprints = synced.missing;
       else delete next.missingThumbprints;
-      const c = keyListSynced(key.namespace, nsName(primary), synced.missing);
+      const c = keyListSynced(key.namespace, nsName(primary), synced.missing, synced.causes);
       set(ConditionType.KeyListSynced, c.status, c.reason, c.message);
     }
     const wrap = protectorWrap(envelope.envelope);
