@@ -28,7 +28,12 @@ import {
   SecretKind,
 } from "./controllers/resources.js";
 import { SecretProtectionReconciler } from "./controllers/secret-protection.js";
-import { setupDatabaseController, setupServerController } from "./controllers/setup.js";
+import {
+  indexKeyProtectors,
+  keyProtectorsOfLocalKey,
+  setupDatabaseController,
+  setupServerController,
+} from "./controllers/setup.js";
 import { AzureKeyVaultProvider } from "./kms/azure-key-vault.js";
 import { azureProviderOptions } from "./kms/azure-settings.js";
 import { withLatency } from "./kms/latency.js";
@@ -110,6 +115,7 @@ export class Operator {
       },
     });
     this.keyProtectors = this.informers.for<Kube<KeyProtector>>(KeyProtectorKind);
+    indexKeyProtectors(this.keyProtectors.store);
     this.servers = this.informers.for<Kube<EncryptedServer>>(EncryptedServerKind);
     this.databases = this.informers.for<Kube<EncryptedDatabase>>(EncryptedDatabaseKind);
     this.envelopes = this.informers.for<KubeObject>(SecretKind, { labelSelector: `${ENVELOPE_LABEL}=true` });
@@ -237,6 +243,11 @@ export class Operator {
         client: this.client,
         dependants: (kp) => keyProtectorDependants(kp, this.servers.store, this.databases.store),
         keySecretBlocked: (kp) => this.keySecretBlocked(kp),
+        keySecretVersion: (kp) =>
+          kp.spec.provider === "Local" && kp.spec.local
+            ? (this.localKeys.store.get(kp.metadata.namespace ?? "", kp.spec.local.secretRef.name)?.metadata
+                ?.resourceVersion ?? "")
+            : undefined,
         warn: (kp, reason, message) => void events.warning(kp, reason, message),
         onGone: (key) => {
           // R28: a KeyProtector that is gone exports no key metrics (they would go stale)
@@ -268,7 +279,7 @@ export class Operator {
       // and one whose Local KEK Secret's deletion waits shows it
       .watch(this.servers, (s) => this.deletingKeyProtectors(s.metadata.namespace))
       .watch(this.databases, (d) => this.deletingKeyProtectors(d.metadata.namespace))
-      .watch(this.localKeys, (secret) => this.keyProtectorsNaming(secret));
+      .watch(this.localKeys, (secret) => keyProtectorsOfLocalKey(secret, this.keyProtectors.store));
 
     // R33: envelope Secrets and Local KEK Secrets are held while something depends on them
     const envelopeProtection = new Controller({
@@ -373,14 +384,6 @@ export class Operator {
     const smk = this.keyProtectors.store.get(this.smk.namespace, this.smk.keyProtectorName);
     return [...this.keyProtectors.store.list(namespace), ...(smk ? [smk] : [])]
       .filter((kp) => kp.metadata.deletionTimestamp)
-      .map((kp) => keyOfObj(kp));
-  }
-
-  /** The KeyProtectors that name a Local KEK Secret. */
-  private keyProtectorsNaming(secret: KubeObject) {
-    return this.keyProtectors.store
-      .list(secret.metadata?.namespace)
-      .filter((kp) => kp.spec.provider === "Local" && kp.spec.local?.secretRef.name === secret.metadata?.name)
       .map((kp) => keyOfObj(kp));
   }
 

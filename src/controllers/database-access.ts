@@ -8,6 +8,7 @@ import {
 import { zeroize } from "../crypto/index.js";
 import { type AccessDecision, decideAccess, type State } from "../watchdog/access-decision.js";
 import { accessInput, answeredToken, readyCondition } from "./access-state.js";
+import { copyStart, databaseCopy, inaccessibleMessage } from "./copy-start.js";
 import type { EnvelopeSecret } from "./dek-operations.js";
 import { reportsEnvelopeLoss } from "./envelope-stall.js";
 import type { KekResolution } from "./kek-resolution.js";
@@ -33,12 +34,6 @@ export function heldByServer(server: Kube<EncryptedServer>): { reason: string; m
     : undefined;
 }
 
-/** R23: the state the decision starts from: a copy (a restore or a secondary) starts Inaccessible until revalidated. */
-export function databaseStartState(db: Database, recorded: State | undefined): State | undefined {
-  const isCopy = db.spec.replication?.role === "Secondary" || db.spec.restore !== undefined;
-  return recorded ?? (isCopy ? "Inaccessible" : undefined);
-}
-
 /**
  * R10, R11, R23: the database's key-access state, decided from its effective protector's key and
  * its server's state and settings, with what it asks for (the Inaccessible event, a revalidation
@@ -59,14 +54,16 @@ export async function decideDatabaseAccess(
   const { prev, next } = draft;
   const { server } = o;
   const held = heldByServer(server);
+  // R23: a copy (restore or secondary) is held by what it is until a revalidation proves it
+  const copy = copyStart(databaseCopy(db), prev, server.spec.revalidation);
   const access = decideAccess(
     accessInput({
-      state: databaseStartState(db, prev.state as State | undefined),
+      state: prev.state as State | undefined,
       access: o.resolved.access,
       server: server.spec,
       lastRevalidatedToken: prev.lastRevalidatedToken,
       envelopeReturned: o.envelopeReturned,
-      heldInaccessible: held,
+      heldInaccessible: held ?? copy?.held,
       now: frame.now,
     }),
   );
@@ -74,7 +71,12 @@ export async function decideDatabaseAccess(
   let state: State = access.state;
   if (access.action === "enforce") {
     next.inaccessibleSince = frame.now.toISOString();
-    void ctx.events.warning(db, "Inaccessible", held?.message ?? access.condition.message);
+    if (copy) draft.set(copy.waiting.type, copy.waiting.status, copy.waiting.reason, copy.waiting.message);
+    void ctx.events.warning(
+      db,
+      "Inaccessible",
+      held?.message ?? copy?.held.message ?? access.condition.message,
+    );
   } else if (
     access.action === "revalidate" &&
     (await revalidate(frame, o.envelope, server.spec.revalidationToken))
@@ -90,7 +92,7 @@ export async function decideDatabaseAccess(
   const ready = readyCondition({
     block: o.block,
     state,
-    inaccessibleMessage: held?.message ?? access.condition.message,
+    inaccessibleMessage: held?.message ?? inaccessibleMessage(draft.conditions, access.condition.message),
     access: access.condition,
     availableMessage: "the database DEK is wrapped by its effective protector and the key is accessible",
   });

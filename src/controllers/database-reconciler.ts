@@ -203,7 +203,12 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
     if (primary && synced.missing) {
       if (synced.missing.length > 0) next.missingThumbprints = synced.missing;
       else delete next.missingThumbprints;
-      const c = keyListSynced(frame.namespace, `${nsOf(primary)}/${primary.metadata.name}`, synced.missing);
+      const c = keyListSynced(
+        frame.namespace,
+        `${nsOf(primary)}/${primary.metadata.name}`,
+        synced.missing,
+        synced.causes,
+      );
       draft.set(ConditionType.KeyListSynced, c.status, c.reason, c.message);
     }
     next.envelopeSecretName = frame.secretName;

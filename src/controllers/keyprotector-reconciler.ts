@@ -55,6 +55,13 @@ export interface KeyProtectorReconcilerDeps {
   warn?: (kp: Kube<KeyProtector>, reason: string, message: string) => void;
   /** told when a KeyProtector is gone, so its metrics are no longer exported */
   onGone?: (key: ObjectKey) => void;
+  /**
+   * The resourceVersion of a Local KeyProtector's KEK Secret as the cache holds it ("" when it
+   * is absent; undefined for other providers). A change since the last probe (a version enabled,
+   * disabled, rotated, imported, or the Secret given back) is probed at once, not at the next
+   * probe interval: its watch wakes the KeyProtector, and this says the key itself changed.
+   */
+  keySecretVersion?: (kp: Kube<KeyProtector>) => string | undefined;
 }
 
 /**
@@ -65,6 +72,9 @@ export interface KeyProtectorReconcilerDeps {
  * an unchanged key costs no API write.
  */
 export class KeyProtectorReconciler implements Reconciler {
+  /** the KEK Secret's resourceVersion each KeyProtector was last probed at ("namespace/name") */
+  private readonly probedSecretVersion = new Map<string, string>();
+
   constructor(private readonly deps: KeyProtectorReconcilerDeps) {}
 
   async reconcile(key: ObjectKey): Promise<Result | undefined> {
@@ -116,6 +126,7 @@ export class KeyProtectorReconciler implements Reconciler {
     const { keyProtectors, prober, probeIntervalMs, now } = this.deps;
     let kp = keyProtectors.store.get(key.namespace, key.name);
     if (!kp) {
+      this.probedSecretVersion.delete(`${key.namespace}/${key.name}`);
       this.deps.onGone?.(key);
       return undefined;
     }
@@ -151,10 +162,15 @@ export class KeyProtectorReconciler implements Reconciler {
     const protectionShown =
       conditionMessage(kp.status?.conditions, ConditionType.DeletionBlocked) === blocked &&
       conditionMessage(kp.status?.conditions, ConditionType.KeyDeletionBlocked) === secretBlocked;
-    if (!specChanged && age < probeIntervalMs && protectionShown) {
+    const secretVersion = this.deps.keySecretVersion?.(kp);
+    const probedAt = this.probedSecretVersion.get(`${key.namespace}/${key.name}`);
+    const secretChanged = secretVersion !== undefined && probedAt !== undefined && probedAt !== secretVersion;
+    if (!specChanged && !secretChanged && age < probeIntervalMs && protectionShown) {
       return { requeueAfterMs: probeIntervalMs - age };
     }
-    let outcome = await prober.probe(ref, requirementsOf(kp));
+    if (secretVersion !== undefined)
+      this.probedSecretVersion.set(`${key.namespace}/${key.name}`, secretVersion);
+    let outcome = await prober.probe(ref, requirementsOf(kp), { force: secretChanged });
     if (
       this.deps.createLocalKey &&
       ref.provider === "Local" &&

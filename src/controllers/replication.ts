@@ -2,6 +2,7 @@ import {
   type ConditionInput,
   ConditionType,
   type EncryptedDatabase,
+  findCondition,
   MAX_SECONDARIES,
   Reason,
 } from "../api/index.js";
@@ -90,7 +91,9 @@ export function linkedSecondaries(primary: Database, databases: Store<Database>)
 /**
  * R21: before a primary switches to a key, every secondary must hold a proven wrap under that
  * key (its own KeyProtector with the same key material). Returns the secondaries that do not,
- * with why, in the order they are listed.
+ * with why, in the order they are listed: a secondary that reported the key missing is quoted
+ * (its KeyListSynced says whether no KeyProtector there holds it, or which one does and why it
+ * cannot take it: disabled, expired, not permitted…).
  */
 export function secondariesMissingKey(
   primary: Database,
@@ -102,11 +105,14 @@ export function secondariesMissingKey(
     .filter((s) => !hasWrap(s))
     .map((s) => {
       const missing = s.status?.missingThumbprints?.includes(thumbprint);
+      const synced = findCondition(s.status?.conditions, ConditionType.KeyListSynced);
       return {
         name: `${nsOf(s)}/${s.metadata.name}`,
-        why: missing
-          ? `no KeyProtector in namespace ${nsOf(s)} holds the key ${thumbprint.slice(0, 12)}: import the same key material into its vault and name it in spec.keys`
-          : `it has not yet added and proven a wrap under ${thumbprint.slice(0, 12)}`,
+        why: !missing
+          ? `it has not yet added and proven a wrap under ${thumbprint.slice(0, 12)}`
+          : synced?.status === "False"
+            ? `its KeyListSynced says ${synced.reason}: ${synced.message}`
+            : `no KeyProtector in namespace ${nsOf(s)} holds the key ${thumbprint.slice(0, 12)}: import the same key material into its vault and name it in spec.keys`,
       };
     });
 }

@@ -1,4 +1,4 @@
-import type { EncryptedDatabase, KeyProtector } from "../api/index.js";
+import { ConditionType, type EncryptedDatabase, findCondition, type KeyProtector } from "../api/index.js";
 import { decodeEnvelopeSecret, type Envelope, type EnvelopeOwner } from "../crypto/index.js";
 import type { KubeObject, Store } from "../runtime/index.js";
 import type { EnvelopeSecret } from "./dek-operations.js";
@@ -67,17 +67,19 @@ export function planRestore(
       message: `${sourceNs}/${sourceName} had no key at ${at.toISOString()}: choose a pointInTime after it was created`,
     };
   }
+  const named = (restore.keys ?? []).map((k) => k.keyProtectorRef.name);
   const provided = new Set(
-    (restore.keys ?? [])
-      .map((k) => keyProtectors.get(ownNs, k.keyProtectorRef.name)?.status?.thumbprint)
+    named
+      .map((name) => keyProtectors.get(ownNs, name)?.status?.thumbprint)
       .filter((t): t is string => Boolean(t)),
   );
   const missing = needed.filter((t) => !provided.has(t));
   if (missing.length > 0) {
+    const hints = restoreKeyHints(ownNs, named, missing, keyProtectors);
     return {
       ok: false,
       reason: "MissingRestoreKeys",
-      message: `spec.restore.keys lacks ${missing.length} key(s) that protected ${sourceNs}/${sourceName} at ${at.toISOString()}: thumbprints ${missing.join(", ")}; add KeyProtectors holding them (in this namespace) to spec.restore.keys`,
+      message: `spec.restore.keys lacks ${missing.length} key(s) that protected ${sourceNs}/${sourceName} at ${at.toISOString()}: thumbprints ${missing.join(", ")}; add KeyProtectors holding them (in this namespace) to spec.restore.keys${hints.length > 0 ? `: ${hints.join("; ")}` : ""}`,
       missing,
     };
   }
@@ -109,7 +111,7 @@ function notAllowedBySource(
     reason: "NotAllowedBySource",
     message: sourceDb
       ? `source ${sourceNs}/${sourceName} does not list ${ownNs}/${db.metadata.name} in spec.allowedRestoreTargets: add it there (R31)`
-      : `source ${sourceNs}/${sourceName} is gone, so it cannot confirm this restore target; restore a dropped database in its own namespace (R31)`,
+      : `source ${sourceNs}/${sourceName} does not exist (not created yet, or deleted), so it cannot confirm this restore target: create it with ${ownNs}/${db.metadata.name} in spec.allowedRestoreTargets; a dropped database can be restored in its own namespace only (R31)`,
   };
 }
 
@@ -123,4 +125,39 @@ function neededThumbprints(sourceDb: Database | undefined, envelope: Envelope, a
   return [
     ...new Set(envelope.wraps.filter((w) => Date.parse(w.addedAt) <= at.getTime()).map((w) => w.thumbprint)),
   ];
+}
+
+/**
+ * What to do about the keys a restore lacks (R24): a KeyProtector it names that does not exist or
+ * has not resolved its key yet (and why), and one of the namespace that holds a missing key but is
+ * not named.
+ */
+function restoreKeyHints(
+  namespace: string,
+  named: readonly string[],
+  missing: readonly string[],
+  keyProtectors: Store<Kube<KeyProtector>>,
+): string[] {
+  const hints: string[] = [];
+  for (const name of named) {
+    const kp = keyProtectors.get(namespace, name);
+    if (!kp)
+      hints.push(
+        `KeyProtector ${name} (spec.restore.keys) does not exist in namespace ${namespace}: create it`,
+      );
+    else if (!kp.status?.thumbprint) {
+      const ready = findCondition(kp.status?.conditions, ConditionType.Ready);
+      hints.push(
+        `KeyProtector ${name} (spec.restore.keys) has not resolved its key yet${ready ? ` (${ready.reason}: ${ready.message})` : ""}`,
+      );
+    }
+  }
+  for (const t of missing) {
+    for (const kp of keyProtectors.list(namespace)) {
+      const name = kp.metadata.name ?? "";
+      if (kp.status?.thumbprint === t && !named.includes(name))
+        hints.push(`KeyProtector ${name} holds ${t.slice(0, 12)}: add it to spec.restore.keys`);
+    }
+  }
+  return hints;
 }

@@ -11,6 +11,7 @@ import { ownerReference, type Result } from "../runtime/index.js";
 import { decideAccess, type State } from "../watchdog/access-decision.js";
 import { accessInput, answeredToken, probeRecheckMs, readyCondition } from "./access-state.js";
 import type { ControllerContext } from "./context.js";
+import { copyStart, inaccessibleMessage, serverCopy } from "./copy-start.js";
 import type { EnvelopeSecret } from "./dek-operations.js";
 import type { KekResolution } from "./kek-resolution.js";
 import { recordedChoice } from "./key-to-watch.js";
@@ -89,10 +90,7 @@ export class ServerReconciler extends OwnerReconciler<EncryptedServerStatus, Ser
     const ready = readyCondition({
       block: readyBlock,
       state,
-      inaccessibleMessage:
-        findCondition(draft.conditions, ConditionType.Revalidated)?.reason === Reason.WaitingForRevalidation
-          ? `a copy starts Inaccessible until it is revalidated (R23): ${decision.condition.message}`
-          : decision.condition.message,
+      inaccessibleMessage: inaccessibleMessage(draft.conditions, decision.condition.message),
       access: decision.condition,
       availableMessage: "the server DEK is wrapped by its protector and the key is accessible",
     });
@@ -177,8 +175,8 @@ export class ServerReconciler extends OwnerReconciler<EncryptedServerStatus, Ser
     const ctx = this.ctx;
     const { obj: server, draft } = frame;
     const { prev, next, set } = draft;
-    const copyHeld =
-      server.spec.source !== undefined && (prev.state === undefined || prev.state === "Provisioning");
+    // R23: a copy is held by what it is (spec.source) until a revalidation proves it
+    const copy = copyStart(serverCopy(server), prev, server.spec.revalidation);
     const decision = decideAccess(
       accessInput({
         state: prev.state as State | undefined,
@@ -186,12 +184,7 @@ export class ServerReconciler extends OwnerReconciler<EncryptedServerStatus, Ser
         server: server.spec,
         lastRevalidatedToken: prev.lastRevalidatedToken,
         envelopeReturned,
-        heldInaccessible: copyHeld
-          ? {
-              reason: Reason.WaitingForRevalidation,
-              message: `a copy of EncryptedServer ${server.spec.source?.sourceRef.name} (${server.spec.source?.kind}) starts Inaccessible until it is revalidated (R23)`,
-            }
-          : undefined,
+        heldInaccessible: copy?.held,
         now: draft.now,
       }),
     );
@@ -208,18 +201,11 @@ export class ServerReconciler extends OwnerReconciler<EncryptedServerStatus, Ser
       state = "Inaccessible";
       next.inaccessibleSince = draft.now.toISOString();
       await this.enforce(server, next, set);
-      if (copyHeld) {
-        set(
-          ConditionType.Revalidated,
-          "False",
-          Reason.WaitingForRevalidation,
-          `this server is a copy and has not been revalidated yet: ${server.spec.revalidation === "Automatic" ? "it is revalidated as soon as its key answers a probe" : "change spec.revalidationToken (kubectl tde revalidate) once its key is accessible"}`,
-        );
-      }
+      if (copy) set(copy.waiting.type, copy.waiting.status, copy.waiting.reason, copy.waiting.message);
       void ctx.events.warning(
         server,
         "Inaccessible",
-        copyHeld
+        copy
           ? `a copy starts Inaccessible until it is revalidated (R23): ${decision.condition.message}`
           : `key access lost past the grace period: ${decision.condition.message}`,
       );

@@ -29,6 +29,18 @@ import { ServerReconciler } from "./server-reconciler.js";
 /** The index of databases by the server they name ("namespace/name"). */
 export const BY_SERVER = "byServer";
 
+/** The index of restores by the database they restore (spec.restore.sourceRef, "namespace/name"). */
+export const BY_RESTORE_SOURCE = "byRestoreSource";
+
+/** The index of restores by the KeyProtectors of spec.restore.keys ("namespace/name"). */
+export const BY_RESTORE_KEY = "byRestoreKey";
+
+/** The index of databases by the thumbprints they lack (status.missingThumbprints, "namespace/thumbprint"). */
+export const BY_MISSING_THUMBPRINT = "byMissingThumbprint";
+
+/** The index of Local KeyProtectors by their KEK Secret ("namespace/name"). */
+export const BY_LOCAL_KEY_SECRET = "byLocalKeySecret";
+
 type Server = Kube<EncryptedServer>;
 type Database = Kube<EncryptedDatabase>;
 type Options = Pick<ControllerOptions, "concurrency" | "observer">;
@@ -38,16 +50,55 @@ const keyOfObj = (o: { metadata: { namespace?: string; name?: string } }): Objec
   name: o.metadata.name ?? "",
 });
 
-/** The servers' indexes: by the KeyProtectors they name in spec or status. */
-export function indexServers(servers: Store<Server>): void {
-  servers.addIndex(BY_KEY_PROTECTOR, serverKeyProtectors);
+type KeyProtectors = Store<Kube<KeyProtector>>;
+
+/** The KeyProtectors' index: by the Local KEK Secret they name (R7, R33). */
+export function indexKeyProtectors(keyProtectors: KeyProtectors): void {
+  keyProtectors.addIndex(BY_LOCAL_KEY_SECRET, localKeySecretIndexValues);
 }
 
-/** The databases' indexes: by KeyProtector, by server, by primary (R17, R20, R21). */
+export function localKeySecretIndexValues(kp: Kube<KeyProtector>): string[] {
+  return kp.spec.provider === "Local" && kp.spec.local
+    ? [`${kp.metadata.namespace}/${kp.spec.local.secretRef.name}`]
+    : [];
+}
+
+/** The KeyProtectors a Local KEK Secret's change concerns: those naming it (its creation, a version enabled or disabled). */
+export function keyProtectorsOfLocalKey(secret: KubeObject, keyProtectors: KeyProtectors): ObjectKey[] {
+  return keyProtectors
+    .byIndex(BY_LOCAL_KEY_SECRET, `${secret.metadata?.namespace ?? ""}/${secret.metadata?.name ?? ""}`)
+    .map(keyOfObj);
+}
+
+/** The servers' indexes: by the KeyProtectors they name in spec or status (once, whichever controller asks first). */
+export function indexServers(servers: Store<Server>): void {
+  if (!servers.hasIndex(BY_KEY_PROTECTOR)) servers.addIndex(BY_KEY_PROTECTOR, serverKeyProtectors);
+}
+
+/**
+ * The databases' indexes: by KeyProtector, by server, by primary (R17, R20, R21), by restore
+ * source and restore key (R24, R31), by the thumbprints they lack (R20, R24).
+ */
 export function indexDatabases(databases: Store<Database>): void {
   databases.addIndex(BY_KEY_PROTECTOR, databaseKeyProtectors);
   databases.addIndex(BY_SERVER, serverIndexValues);
   databases.addIndex(BY_PRIMARY, primaryIndexValues);
+  databases.addIndex(BY_RESTORE_SOURCE, restoreSourceIndexValues);
+  databases.addIndex(BY_RESTORE_KEY, restoreKeyIndexValues);
+  databases.addIndex(BY_MISSING_THUMBPRINT, missingThumbprintIndexValues);
+}
+
+export function restoreSourceIndexValues(d: Database): string[] {
+  const ref = d.spec.restore?.sourceRef;
+  return ref ? [`${ref.namespace ?? d.metadata.namespace}/${ref.name}`] : [];
+}
+
+export function restoreKeyIndexValues(d: Database): string[] {
+  return (d.spec.restore?.keys ?? []).map((k) => `${d.metadata.namespace}/${k.keyProtectorRef.name}`);
+}
+
+export function missingThumbprintIndexValues(d: Database): string[] {
+  return (d.status?.missingThumbprints ?? []).map((t) => `${d.metadata.namespace}/${t}`);
 }
 
 export function serverIndexValues(d: Database): string[] {
@@ -69,17 +120,29 @@ export function serversOfKeyProtector(kp: Kube<KeyProtector>, servers: Store<Ser
 }
 
 /**
- * The databases a KeyProtector's change concerns: those that name it, and a secondary missing
- * this key material (R20), which picks it up from any KeyProtector of its namespace.
+ * The databases a KeyProtector's change concerns, all from indexes: those that name it (their
+ * protector, spec.keys, spec.restore.keys), those on a server that names it (they inherit its
+ * protector before they record one, R13), and a database missing this key material (R20, R24),
+ * which picks it up from any KeyProtector of its namespace.
  */
-export function databasesOfKeyProtector(kp: Kube<KeyProtector>, databases: Store<Database>): ObjectKey[] {
+export function databasesOfKeyProtector(
+  kp: Kube<KeyProtector>,
+  databases: Store<Database>,
+  servers?: Store<Server>,
+): ObjectKey[] {
+  const value = keyProtectorIndexValue(kp);
   const thumbprint = kp.status?.thumbprint;
-  return [
-    ...databases.byIndex(BY_KEY_PROTECTOR, keyProtectorIndexValue(kp)),
-    ...databases
-      .list(kp.metadata.namespace)
-      .filter((d) => thumbprint && d.status?.missingThumbprints?.includes(thumbprint)),
-  ].map(keyOfObj);
+  const ns = kp.metadata.namespace;
+  return unique(
+    [
+      ...databases.byIndex(BY_KEY_PROTECTOR, value),
+      ...databases.byIndex(BY_RESTORE_KEY, `${ns}/${kp.metadata.name}`),
+      ...(thumbprint ? databases.byIndex(BY_MISSING_THUMBPRINT, `${ns}/${thumbprint}`) : []),
+      ...(servers ? servers.byIndex(BY_KEY_PROTECTOR, value) : []).flatMap((s) =>
+        databases.byIndex(BY_SERVER, `${s.metadata.namespace}/${s.metadata.name}`),
+      ),
+    ].map(keyOfObj),
+  );
 }
 
 /** The databases on a server. */
@@ -88,17 +151,59 @@ export function databasesOfServer(s: Server, databases: Store<Database>): Object
 }
 
 /**
- * A database's replication peers: a secondary's change wakes its primary (R17: it may release
- * the old key), a primary's change (its protector, its pending rotation, its key list) wakes its
- * secondaries (R20, R21).
+ * The databases another database's change concerns, both ends of each reference (R31: both sides
+ * name each other), from its spec and the indexes, never a scan:
+ * - replication: a secondary wakes the primary it names (R17: it may release the old key; R21: it
+ *   may now hold the new one); a primary wakes the secondaries it lists and every database naming
+ *   it as primary, listed or not (it may just have added it, or become a Primary: R19, R20, R21);
+ * - restore: a source wakes its restores and the targets it allows (it may just have named one
+ *   back, got its DEK or its key history: R24, R31); a restore wakes its source.
  */
-export function replicationPeers(d: Database): ObjectKey[] {
+export function databasePeers(d: Database, databases: Store<Database>): ObjectKey[] {
+  const ns = d.metadata.namespace ?? "";
+  const self = `${ns}/${d.metadata.name}`;
+  const out: ObjectKey[] = [];
   const r = d.spec.replication;
   if (r?.role === "Secondary" && r.primaryRef)
-    return [{ namespace: r.primaryRef.namespace ?? d.metadata.namespace ?? "", name: r.primaryRef.name }];
+    out.push({ namespace: r.primaryRef.namespace ?? ns, name: r.primaryRef.name });
   if (r?.role === "Primary")
-    return (r.secondaries ?? []).map((s) => ({ namespace: s.namespace, name: s.name }));
-  return [];
+    out.push(...(r.secondaries ?? []).map((s) => ({ namespace: s.namespace, name: s.name })));
+  out.push(...databases.byIndex(BY_PRIMARY, self).map(keyOfObj));
+  const source = d.spec.restore?.sourceRef;
+  if (source) out.push({ namespace: source.namespace ?? ns, name: source.name });
+  out.push(...databases.byIndex(BY_RESTORE_SOURCE, self).map(keyOfObj));
+  out.push(...(d.spec.allowedRestoreTargets ?? []).map((t) => ({ namespace: t.namespace, name: t.name })));
+  return unique(out).filter((k) => `${k.namespace}/${k.name}` !== self);
+}
+
+/** Each key once, in the order first named. */
+function unique(keys: ObjectKey[]): ObjectKey[] {
+  const seen = new Set<string>();
+  return keys.filter((k) => {
+    const id = `${k.namespace}/${k.name}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
+/**
+ * The databases an envelope Secret's change concerns: its owner, and the databases that read it
+ * though they do not own it: the owner's secondaries and restores copy their DEK from it (R19,
+ * R24: a restore of a dropped database reads only its retained envelope), and the owner's primary
+ * checks it holds the primary's next key before switching (R21).
+ */
+export function databasesOfEnvelope(secret: KubeObject, databases: Store<Database>): ObjectKey[] {
+  const [owner] = envelopeOwnerKeys(secret, "EncryptedDatabase");
+  if (!owner) return [];
+  const value = `${owner.namespace}/${owner.name}`;
+  const primaryRef = databases.get(owner.namespace, owner.name)?.spec.replication?.primaryRef;
+  return unique([
+    owner,
+    ...databases.byIndex(BY_PRIMARY, value).map(keyOfObj),
+    ...databases.byIndex(BY_RESTORE_SOURCE, value).map(keyOfObj),
+    ...(primaryRef ? [{ namespace: primaryRef.namespace ?? owner.namespace, name: primaryRef.name }] : []),
+  ]);
 }
 
 /** The EncryptedServer controller with its indexes and watches. */
@@ -113,10 +218,12 @@ export function setupServerController(ctx: ControllerContext, options: Options):
 /** The EncryptedDatabase controller with its indexes and watches. */
 export function setupDatabaseController(ctx: ControllerContext, options: Options): Controller {
   indexDatabases(ctx.databases.store);
+  // databasesOfKeyProtector reads the servers by KeyProtector (a database inherits its server's)
+  indexServers(ctx.servers.store);
   return new Controller({ name: "encrypteddatabase", reconciler: new DatabaseReconciler(ctx), ...options })
     .watchPrimary(ctx.databases)
-    .watch(ctx.keyProtectors, (kp) => databasesOfKeyProtector(kp, ctx.databases.store))
+    .watch(ctx.keyProtectors, (kp) => databasesOfKeyProtector(kp, ctx.databases.store, ctx.servers.store))
     .watch(ctx.servers, (s) => databasesOfServer(s, ctx.databases.store))
-    .watch(ctx.databases, replicationPeers)
-    .watch(ctx.envelopes, (secret) => envelopeOwnerKeys(secret, "EncryptedDatabase"));
+    .watch(ctx.databases, (d) => databasePeers(d, ctx.databases.store))
+    .watch(ctx.envelopes, (secret) => databasesOfEnvelope(secret, ctx.databases.store));
 }

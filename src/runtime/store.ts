@@ -21,6 +21,10 @@ export class Store<T extends KubeObject> {
     for (const [key, obj] of this.items) addTo(index, fn(obj), key);
   }
 
+  hasIndex(name: string): boolean {
+    return this.indexers.has(name);
+  }
+
   get(namespace: string, name: string): T | undefined {
     return this.items.get(namespace ? `${namespace}/${name}` : name);
   }

@@ -127,6 +127,18 @@ function decideUnknown(
   unknown: { reason: string; message: string },
   current: State,
 ): AccessDecision {
+  if (!input.lostSince && input.heldInaccessible) {
+    // R23: what holds the resource (a copy not yet revalidated, its server) holds it whatever the probes say
+    return {
+      condition: {
+        status: "Unknown",
+        reason: unknown.reason,
+        message: `${unknown.message}; its access is unknown until it is probed again (R33), and the resource is Inaccessible (${input.heldInaccessible.message})`,
+      },
+      state: "Inaccessible",
+      action: current === "Inaccessible" ? "none" : "enforce",
+    };
+  }
   if (!input.lostSince) {
     return {
       condition: {

@@ -1,7 +1,7 @@
 /** Table tests of the database pass's pure planners (issue #15): target, provisioning, rotation, protector, access. */
 import { describe, expect, it } from "vitest";
 import type { EncryptedDatabase, EncryptedServer } from "../../../src/api/index.js";
-import { databaseStartState, heldByServer } from "../../../src/controllers/database-access.js";
+import { heldByServer } from "../../../src/controllers/database-access.js";
 import {
   effectiveChoice,
   protectorChangeCondition,
@@ -460,7 +460,7 @@ describe("the database's protector (R13-R15 R18): the condition and what the sta
   });
 });
 
-describe("the database's access (R10 R12 R23)", () => {
+describe("the database's access (R10 R12)", () => {
   it.each<[string, EncryptedServer["status"], boolean]>([
     ["R10 a server that is Inaccessible holds its databases", { state: "Inaccessible" } as never, true],
     ["a server that is Available holds nothing", { state: "Available" } as never, false],
@@ -482,30 +482,6 @@ describe("the database's access (R10 R12 R23)", () => {
     ],
   ])("%s", (_name, status, held) => {
     expect(heldByServer(server({}, status)) !== undefined).toBe(held);
-  });
-
-  it.each<[string, Partial<EncryptedDatabase["spec"]>, string | undefined, string | undefined]>([
-    [
-      "R23 a restore starts Inaccessible",
-      { restore: { sourceRef: { name: "s" } } } as never,
-      undefined,
-      "Inaccessible",
-    ],
-    [
-      "R23 a secondary starts Inaccessible",
-      { replication: { role: "Secondary" } } as never,
-      undefined,
-      "Inaccessible",
-    ],
-    ["a new database has no state to start from", {}, undefined, undefined],
-    [
-      "a recorded state is where the decision starts",
-      { restore: { sourceRef: { name: "s" } } } as never,
-      "Available",
-      "Available",
-    ],
-  ])("%s", (_name, spec, recorded, start) => {
-    expect(databaseStartState(database("a", "d", spec), recorded as never)).toBe(start);
   });
 });
 

@@ -289,6 +289,65 @@ describe("planRestore (R24, R31): where a restore's DEK comes from and whether i
   ])("%s", (_n, plan, want) => {
     expect(plan()).toMatchObject(want);
   });
+
+  it.each<[string, string[], Kube<KeyProtector>[], string[]]>([
+    [
+      "R24 a KeyProtector named in spec.restore.keys that does not exist: create it",
+      ["gone"],
+      [],
+      ["KeyProtector gone (spec.restore.keys) does not exist in namespace a: create it"],
+    ],
+    [
+      "R24 one that has not resolved its key: why, from its Ready condition",
+      ["new"],
+      [
+        {
+          ...keyProtector("a", "new"),
+          status: {
+            conditions: [
+              {
+                type: "Ready",
+                status: "False",
+                reason: "KeyNotFound",
+                message: "no such key",
+                lastTransitionTime: T(0),
+              },
+            ],
+          },
+        } as Kube<KeyProtector>,
+      ],
+      ["KeyProtector new (spec.restore.keys) has not resolved its key yet (KeyNotFound: no such key)"],
+    ],
+    [
+      "R24 one of the namespace holds the key but is not named: add it",
+      [],
+      [keyProtector("a", "kb", { thumbprint: B })],
+      [`KeyProtector kb holds ${B.slice(0, 12)}: add it to spec.restore.keys`],
+    ],
+  ])("%s", (_n, keys, present, says) => {
+    const plan = planRestore(
+      target({ keys }),
+      storeOf(source()),
+      storeOf<KubeObject>(envelope("a", "src")),
+      storeOf<Kube<KeyProtector>>(...present),
+      now,
+    );
+    expect(plan).toMatchObject({ ok: false, reason: "MissingRestoreKeys", missing: [B] });
+    for (const text of says) expect(plan.ok ? "" : plan.message).toContain(text);
+  });
+
+  it("R31 a source in another namespace that does not exist (yet): create it naming this target", () => {
+    const plan = planRestore(
+      target({ ns: "b", sourceNs: "a", keys: ["kb"] }),
+      storeOf<Kube<EncryptedDatabase>>(),
+      storeOf<KubeObject>(),
+      kps("b"),
+      now,
+    );
+    expect(plan).toMatchObject({ ok: false, reason: "NotAllowedBySource" });
+    expect(plan.ok ? "" : plan.message).toContain("does not exist (not created yet, or deleted)");
+    expect(plan.ok ? "" : plan.message).toContain("b/copy in spec.allowedRestoreTargets");
+  });
 });
 
 describe("envelopeRefusal (R31): an envelope use refused, or an error to throw", () => {

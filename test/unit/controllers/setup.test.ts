@@ -11,12 +11,15 @@ import {
 } from "../../../src/controllers/resources.js";
 import { secondariesOf } from "../../../src/controllers/rotation-blocker.js";
 import {
+  databasePeers,
+  databasesOfEnvelope,
   databasesOfKeyProtector,
   databasesOfServer,
   envelopeOwnerKeys,
   indexDatabases,
+  indexKeyProtectors,
   indexServers,
-  replicationPeers,
+  keyProtectorsOfLocalKey,
   serversOfKeyProtector,
 } from "../../../src/controllers/setup.js";
 import { Store } from "../../../src/runtime/index.js";
@@ -134,9 +137,9 @@ describe("databases by KeyProtector, server and replication peers", () => {
   it("R17 R20 R21 a secondary wakes its primary, a primary its secondaries; BY_PRIMARY is registered beside the controller", () => {
     const primary = databases.get("p", "primary")!;
     const secondary = databases.get("s", "sec")!;
-    expect(names(replicationPeers(secondary))).toEqual(["p/primary"]);
-    expect(names(replicationPeers(primary))).toEqual(["s/sec"]);
-    expect(replicationPeers(databases.get("a", "own")!)).toEqual([]);
+    expect(names(databasePeers(secondary, databases))).toEqual(["p/primary"]);
+    expect(names(databasePeers(primary, databases))).toEqual(["s/sec"]);
+    expect(databasePeers(databases.get("a", "own")!, databases)).toEqual([]);
     // rotationBlocker reads BY_PRIMARY: the setup registered it
     expect(
       secondariesOf(primary, databases).map((d) => `${d.metadata.namespace}/${d.metadata.name}`),
@@ -154,5 +157,145 @@ describe("databases by KeyProtector, server and replication peers", () => {
     };
     expect(envelopeOwnerKeys(secret, "EncryptedDatabase")).toEqual([{ namespace: "a", name: "own" }]);
     expect(envelopeOwnerKeys(secret, "EncryptedServer")).toEqual([]);
+  });
+});
+
+/**
+ * #22: every reference watched from both ends, from an index: a change of the referenced object
+ * requeues the one naming it, and the other way round.
+ */
+describe("both ends of every reference (R19 R20 R21 R24 R31)", () => {
+  const databases = new Store<Kube<EncryptedDatabase>>();
+  indexDatabases(databases);
+  const servers = new Store<Kube<EncryptedServer>>();
+  indexServers(servers);
+  servers.upsert(server("a", "cmk", { type: "CustomerManaged", keyProtectorRef: { name: "srv-kp" } }));
+  // a primary that does not (yet) list a database naming it
+  databases.upsert(database("p", "primary", { replication: { role: "Primary", secondaries: [] } } as never));
+  databases.upsert(
+    database("s", "unlisted", {
+      replication: { role: "Secondary", primaryRef: { namespace: "p", name: "primary" } },
+    } as never),
+  );
+  // a database that is not (yet) a Primary, named by a secondary
+  databases.upsert(database("p", "not-yet-primary"));
+  databases.upsert(
+    database("s", "early", {
+      replication: { role: "Secondary", primaryRef: { namespace: "p", name: "not-yet-primary" } },
+    } as never),
+  );
+  // a restore source, its cross-namespace restore (not yet allowed), an allowed target, a same-namespace restore
+  databases.upsert(
+    database("p", "source", { allowedRestoreTargets: [{ namespace: "t", name: "allowed" }] } as never),
+  );
+  databases.upsert(
+    database("t", "restored", {
+      restore: { sourceRef: { namespace: "p", name: "source" }, keys: [{ keyProtectorRef: { name: "rk" } }] },
+    } as never),
+  );
+  databases.upsert(database("p", "local-restore", { restore: { sourceRef: { name: "source" } } } as never));
+  // a restore of a dropped database: only its retained envelope is left
+  databases.upsert(database("p", "undropped", { restore: { sourceRef: { name: "dropped" } } } as never));
+  // databases on a server that names a KeyProtector, before they record any protector (R13)
+  databases.upsert(database("a", "inherits", { serverRef: { name: "cmk" } }));
+
+  it("R19 R31 a primary wakes a database naming it even when it does not list it yet (it may just have added it)", () => {
+    expect(names(databasePeers(databases.get("p", "primary")!, databases))).toEqual(["s/unlisted"]);
+  });
+
+  it("R19 a database that may just have become a Primary wakes the secondaries naming it", () => {
+    expect(names(databasePeers(databases.get("p", "not-yet-primary")!, databases))).toEqual(["s/early"]);
+  });
+
+  it("R24 R31 a restore source wakes its restores and the targets it allows; a restore wakes its source", () => {
+    expect(names(databasePeers(databases.get("p", "source")!, databases))).toEqual([
+      "p/local-restore",
+      "t/allowed",
+      "t/restored",
+    ]);
+    expect(names(databasePeers(databases.get("t", "restored")!, databases))).toEqual(["p/source"]);
+    expect(names(databasePeers(databases.get("p", "local-restore")!, databases))).toEqual(["p/source"]);
+  });
+
+  const envelopeOf = (ns: string, owner: string) => ({
+    metadata: {
+      namespace: ns,
+      name: envelopeSecretName("EncryptedDatabase", owner),
+      labels: { [OWNER_KIND_LABEL]: "EncryptedDatabase", [OWNER_NAME_LABEL]: owner },
+      annotations: { [OWNER_NAME_ANNOTATION]: owner },
+    },
+  });
+  it.each<[string, ReturnType<typeof envelopeOf>, string[]]>([
+    [
+      "R19 a primary's envelope: its owner and its secondaries (they copy its DEK)",
+      envelopeOf("p", "primary"),
+      ["p/primary", "s/unlisted"],
+    ],
+    [
+      "R21 a secondary's envelope: its owner and its primary (it checks the wrap under its next key)",
+      envelopeOf("s", "unlisted"),
+      ["p/primary", "s/unlisted"],
+    ],
+    [
+      "R24 a source's envelope: its owner and its restores",
+      envelopeOf("p", "source"),
+      ["p/local-restore", "p/source", "t/restored"],
+    ],
+    [
+      "R24 R25 the retained envelope of a dropped database wakes its restore",
+      envelopeOf("p", "dropped"),
+      ["p/dropped", "p/undropped"],
+    ],
+  ])("%s", (_n, secret, want) => {
+    expect(names(databasesOfEnvelope(secret, databases))).toEqual(want);
+  });
+
+  it("R24 a KeyProtector named in spec.restore.keys wakes the restore", () => {
+    expect(names(databasesOfKeyProtector(keyProtector("t", "rk"), databases, servers))).toEqual([
+      "t/restored",
+    ]);
+  });
+
+  it("R13 a server's KeyProtector wakes the databases on that server before they record a protector", () => {
+    expect(names(databasesOfKeyProtector(keyProtector("a", "srv-kp"), databases, servers))).toEqual([
+      "a/inherits",
+    ]);
+  });
+
+  it("R20 R24 a database lacking a thumbprint is found by the index, in its namespace only", () => {
+    databases.upsert(
+      database("t", "lacking", {}, { missingThumbprints: [tp("e")] } as EncryptedDatabase["status"]),
+    );
+    expect(
+      names(databasesOfKeyProtector(keyProtector("t", "any", { thumbprint: tp("e") }), databases)),
+    ).toEqual(["t/lacking"]);
+    expect(databasesOfKeyProtector(keyProtector("u", "any", { thumbprint: tp("e") }), databases)).toEqual([]);
+    // found it: the index forgets it
+    databases.upsert(database("t", "lacking", {}, {} as EncryptedDatabase["status"]));
+    expect(databasesOfKeyProtector(keyProtector("t", "any", { thumbprint: tp("e") }), databases)).toEqual([]);
+  });
+
+  it("R7 R33 a Local KEK Secret wakes the KeyProtectors naming it, in its namespace only", () => {
+    const kps = new Store<ReturnType<typeof keyProtector>>();
+    indexKeyProtectors(kps);
+    const named = (ns: string, name: string, secret: string) => {
+      const kp = keyProtector(ns, name);
+      kp.spec = { provider: "Local", local: { secretRef: { name: secret } } } as never;
+      return kp;
+    };
+    kps.upsert(named("a", "one", "kek"));
+    kps.upsert(named("a", "two", "kek"));
+    kps.upsert(named("a", "other", "other-kek"));
+    kps.upsert(named("b", "one", "kek"));
+    const azure = keyProtector("a", "azure");
+    azure.spec = {
+      provider: "AzureKeyVault",
+      azureKeyVault: { vaultURL: "https://v.vault.azure.net", keyName: "kek" },
+    } as never;
+    kps.upsert(azure);
+    expect(names(keyProtectorsOfLocalKey({ metadata: { namespace: "a", name: "kek" } }, kps))).toEqual([
+      "a/one",
+      "a/two",
+    ]);
   });
 });

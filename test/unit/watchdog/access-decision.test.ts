@@ -80,4 +80,34 @@ describe("decideAccess", () => {
     });
     expect(d.state).toBe("Inaccessible");
   });
+
+  it.each<[string, AccessInput["state"], "enforce" | "none"]>([
+    [
+      "R23 R33 a copy never revalidated is held Inaccessible while its key is unknown too",
+      "Available",
+      "enforce",
+    ],
+    ["R23 R33 one that waited Provisioning for its key likewise", "Provisioning", "enforce"],
+    ["R23 R33 one already Inaccessible enforces nothing again", "Inaccessible", "none"],
+  ])("%s", (_n, state, action) => {
+    const d = decideAccess({
+      ...base,
+      state,
+      accessible: false,
+      unknown: { reason: "KeyNotProbed", message: "the key was not probed" },
+      heldInaccessible: { reason: "WaitingForRevalidation", message: "a copy" },
+    });
+    expect(d).toMatchObject({ state: "Inaccessible", action });
+    expect(d.condition).toMatchObject({ status: "Unknown", reason: "KeyNotProbed" });
+    expect(d.condition.message).toContain("a copy");
+  });
+
+  it("R33 without a hold, unknown access keeps the state it had", () => {
+    const d = decideAccess({
+      ...base,
+      accessible: false,
+      unknown: { reason: "KeyNotProbed", message: "the key was not probed" },
+    });
+    expect(d).toMatchObject({ state: "Available", action: "none" });
+  });
 });
