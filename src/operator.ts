@@ -5,15 +5,14 @@ import type { ControllerContext } from "./controllers/context.js";
 import { DekOperations } from "./controllers/dek-operations.js";
 import { deletionBlockedMessage } from "./controllers/deletion-protection.js";
 import {
-  BY_KEY_PROTECTOR,
+  dependantsIn,
   envelopeDependants,
   keyProtectorDependants,
-  keyProtectorIndexValue,
   localKeyDependants,
   SERVICE_MANAGED_KEY_PROTECTOR,
 } from "./controllers/dependants.js";
 import { reportsEnvelopeLoss } from "./controllers/envelope-stall.js";
-import type { ServiceManagedKey } from "./controllers/kek-resolution.js";
+import { SERVICE_MANAGED_KEY_SETTING, type ServiceManagedKey } from "./controllers/kek-resolution.js";
 import { keyReferenceOf } from "./controllers/key-reference.js";
 import { probeIsStale } from "./controllers/key-to-watch.js";
 import { KeyProtectorReconciler } from "./controllers/keyprotector-reconciler.js";
@@ -157,7 +156,7 @@ export class Operator {
           result: outcome.access.ok ? "ok" : outcome.access.reason,
         }),
     });
-    this.smk = { namespace: config.operatorNamespace, keyProtectorName: SERVICE_MANAGED_KEY_PROTECTOR };
+    this.smk = serviceManagedKeyOf(config);
     const prober = this.prober;
     this.probeClock = {
       lastProbe: (ref) => prober.lastProbe(ref),
@@ -235,7 +234,7 @@ export class Operator {
           else void events.warning(kp, reason, message);
         },
         client: this.client,
-        dependants: (kp) => keyProtectorDependants(kp, this.servers.store, this.databases.store),
+        dependants: (kp) => keyProtectorDependants(kp, this.servers.store, this.databases.store, this.smk),
         keySecretBlocked: (kp) => this.keySecretBlocked(kp),
         warn: (kp, reason, message) => void events.warning(kp, reason, message),
         onGone: (key) => {
@@ -360,18 +359,21 @@ export class Operator {
       if (!stale) continue;
       const [kpController, serverController, databaseController] = this.controllers;
       kpController?.enqueue(keyOfObj(kp));
-      const value = keyProtectorIndexValue(kp);
-      for (const s of this.servers.store.byIndex(BY_KEY_PROTECTOR, value))
-        serverController?.enqueue(keyOfObj(s));
-      for (const d of this.databases.store.byIndex(BY_KEY_PROTECTOR, value))
+      for (const s of dependantsIn(kp, this.servers.store, this.smk)) serverController?.enqueue(keyOfObj(s));
+      for (const d of dependantsIn(kp, this.databases.store, this.smk))
         databaseController?.enqueue(keyOfObj(d));
     }
   }
 
-  /** KeyProtectors being deleted that a change in this namespace may release (and the service-managed one). */
+  /**
+   * KeyProtectors being deleted that a change in this namespace may release, and those of the
+   * service-managed key's and the operator's namespaces (the service-managed key, a previous one).
+   */
   private deletingKeyProtectors(namespace: string | undefined) {
-    const smk = this.keyProtectors.store.get(this.smk.namespace, this.smk.keyProtectorName);
-    return [...this.keyProtectors.store.list(namespace), ...(smk ? [smk] : [])]
+    const store = this.keyProtectors.store;
+    const namespaces = new Set([namespace, this.smk.namespace, this.options.config.operatorNamespace]);
+    return [...namespaces]
+      .flatMap((ns) => (ns === undefined ? [] : store.list(ns)))
       .filter((kp) => kp.metadata.deletionTimestamp)
       .map((kp) => keyOfObj(kp));
   }
@@ -429,8 +431,25 @@ export class Operator {
     await this.informers.stop();
   }
 
+  /**
+   * R7: the operator's own Local key and its KeyProtector, created when missing, unless the
+   * setting names another KeyProtector: that one is the platform's to create (the operator
+   * creates nothing then, and says when it is missing).
+   */
   private async ensureServiceManagedKey(): Promise<void> {
     const ns = this.options.config.operatorNamespace;
+    if (this.smk.configured) {
+      try {
+        await this.client.get(KeyProtectorKind, this.smk.namespace, this.smk.keyProtectorName);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        this.options.log.warn(
+          `the service-managed key, KeyProtector ${this.smk.namespace}/${this.smk.keyProtectorName}, does not exist: create it, or change ${SERVICE_MANAGED_KEY_SETTING}; no DEK moves until it is Ready`,
+          { namespace: this.smk.namespace, name: this.smk.keyProtectorName },
+        );
+      }
+      return;
+    }
     await this.local.ensureServiceManagedKey(ns, SERVICE_MANAGED_KEY_NAME);
     try {
       await this.client.get(KeyProtectorKind, ns, SERVICE_MANAGED_KEY_PROTECTOR);
@@ -453,6 +472,24 @@ export class Operator {
       if (!isAlreadyExists(error)) throw error;
     }
   }
+}
+
+/**
+ * R7: the service-managed key the config names: its KeyProtector, else the operator's own Local
+ * one in its namespace (naming that one explicitly is the same as the default).
+ */
+export function serviceManagedKeyOf(
+  config: Pick<OperatorConfig, "operatorNamespace" | "serviceManagedKey">,
+): ServiceManagedKey {
+  const own = { namespace: config.operatorNamespace, name: SERVICE_MANAGED_KEY_PROTECTOR };
+  const named = config.serviceManagedKey ?? own;
+  const configured = named.namespace !== own.namespace || named.name !== own.name;
+  return {
+    namespace: named.namespace,
+    keyProtectorName: named.name,
+    operatorNamespace: config.operatorNamespace,
+    ...(configured ? { configured: true } : {}),
+  };
 }
 
 function envelopeKey(

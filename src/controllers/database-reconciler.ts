@@ -24,7 +24,7 @@ import type { EnvelopeSecret, Kek, OwnerCheck } from "./dek-operations.js";
 import { keyIDBelongsTo } from "./dek-operations.js";
 import { cachedEnvelope } from "./envelope-cache.js";
 import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope, reportsEnvelopeLoss } from "./envelope-stall.js";
-import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
+import { resolveKek, unwrapCandidates } from "./kek-resolution.js";
 import { type CurrentKey, reconcileKeyList } from "./key-history.js";
 import { keyListSynced, syncExtraKeys } from "./key-list-sync.js";
 import { keyToWatch, withFreshProbe } from "./key-to-watch.js";
@@ -45,6 +45,7 @@ import { planRestore } from "./restore.js";
 import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
 import { rewrapFailed } from "./rewrap.js";
 import { rotationBlocker, secondariesOf } from "./rotation-blocker.js";
+import { resolveProtector } from "./service-managed-key.js";
 
 type Database = Kube<EncryptedDatabase>;
 type SetCondition = (
@@ -130,13 +131,18 @@ export class DatabaseReconciler implements Reconciler {
       );
     }
     const choice = decision.choice;
-    const chosen: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
-    // R10, R33: once the DEK exists the watchdog keeps watching the key that protects it, even
-    // when the KeyProtector asked for does not resolve
-    const recorded = current
-      ? resolveKek(ctx.keyProtectors.store, key.namespace, current, ctx.smk)
-      : undefined;
     const protecting = own.envelope ? protectorWrap(own.envelope.envelope) : undefined;
+    // R10, R33: once the DEK exists the watchdog keeps watching the key that protects it, even
+    // when the KeyProtector asked for does not resolve (R7, R16: nor the service-managed key the
+    // setting now names)
+    const { chosen, recorded } = resolveProtector(
+      ctx.keyProtectors.store,
+      key.namespace,
+      choice,
+      current,
+      protecting,
+      ctx.smk,
+    );
     const watched = keyToWatch(chosen, recorded, protecting, prev.keyAccessLostSince);
     if (!watched) {
       next.state ??= "Provisioning";

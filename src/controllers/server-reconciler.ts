@@ -14,7 +14,7 @@ import { accessInput, answeredToken, probeRecheckMs, readyCondition } from "./ac
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
 import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope } from "./envelope-stall.js";
-import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
+import { type KekResolution, unwrapCandidates } from "./kek-resolution.js";
 import { keyToWatch, recordedChoice, withFreshProbe } from "./key-to-watch.js";
 import { envelopeRefusal, ownerOf } from "./owner-binding.js";
 import {
@@ -30,6 +30,7 @@ import { EncryptedServerKind, envelopeSecretName, type Kube } from "./resources.
 import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
 import { type ReadyBlock, rewrapFailed } from "./rewrap.js";
 import { serverChoice, serverProtectorStatus } from "./server-protector.js";
+import { resolveProtector } from "./service-managed-key.js";
 
 type Server = Kube<EncryptedServer>;
 type Resolved = Extract<KekResolution, { ok: true }>;
@@ -69,13 +70,18 @@ export class ServerReconciler implements Reconciler {
     draft.conditions = own.conditions;
 
     const choice = serverChoice(server);
-    const chosen: KekResolution = resolveKek(ctx.keyProtectors.store, key.namespace, choice, ctx.smk);
-    // R10, R33: once the DEK exists the watchdog keeps watching the key that protects it, even
-    // when the KeyProtector asked for does not resolve
-    const recorded = prev.protector
-      ? resolveKek(ctx.keyProtectors.store, key.namespace, recordedChoice(prev.protector), ctx.smk)
-      : undefined;
     const protecting = own.envelope ? protectorWrap(own.envelope.envelope) : undefined;
+    // R10, R33: once the DEK exists the watchdog keeps watching the key that protects it, even
+    // when the KeyProtector asked for does not resolve (R7, R16: nor the service-managed key the
+    // setting now names)
+    const { chosen, recorded } = resolveProtector(
+      ctx.keyProtectors.store,
+      key.namespace,
+      choice,
+      prev.protector ? recordedChoice(prev.protector) : undefined,
+      protecting,
+      ctx.smk,
+    );
     const watched = keyToWatch(chosen, recorded, protecting, prev.keyAccessLostSince);
     if (!watched) {
       next.state ??= "Provisioning";

@@ -8,16 +8,13 @@ import {
 } from "../runtime/index.js";
 import type { ControllerContext } from "./context.js";
 import { DatabaseReconciler } from "./database-reconciler.js";
-import {
-  BY_KEY_PROTECTOR,
-  databaseKeyProtectors,
-  keyProtectorIndexValue,
-  serverKeyProtectors,
-} from "./dependants.js";
+import { BY_KEY_PROTECTOR, databaseKeyProtectors, dependantsIn, serverKeyProtectors } from "./dependants.js";
 import { envelopeOwnerName } from "./envelope-owner.js";
+import type { ServiceManagedKey } from "./kek-resolution.js";
 import type { Kube } from "./resources.js";
 import { BY_PRIMARY, primaryIndexValues } from "./rotation-blocker.js";
 import { ServerReconciler } from "./server-reconciler.js";
+import { BY_SERVICE_MANAGED_THUMBPRINT, serviceManagedIndexValues } from "./service-managed-key.js";
 
 /**
  * Per-kind setup (kubebuilder's SetupWithManager): each controller registers the indexes and the
@@ -38,14 +35,19 @@ const keyOfObj = (o: { metadata: { namespace?: string; name?: string } }): Objec
   name: o.metadata.name ?? "",
 });
 
-/** The servers' indexes: by the KeyProtectors they name in spec or status. */
+/**
+ * The servers' indexes: by the KeyProtectors they name in spec or status, and by the key of a
+ * service-managed DEK (R7, R16: who is still under a previous service-managed key).
+ */
 export function indexServers(servers: Store<Server>): void {
   servers.addIndex(BY_KEY_PROTECTOR, serverKeyProtectors);
+  servers.addIndex(BY_SERVICE_MANAGED_THUMBPRINT, serviceManagedIndexValues);
 }
 
-/** The databases' indexes: by KeyProtector, by server, by primary (R17, R20, R21). */
+/** The databases' indexes: by KeyProtector, by service-managed key, by server, by primary (R17, R20, R21). */
 export function indexDatabases(databases: Store<Database>): void {
   databases.addIndex(BY_KEY_PROTECTOR, databaseKeyProtectors);
+  databases.addIndex(BY_SERVICE_MANAGED_THUMBPRINT, serviceManagedIndexValues);
   databases.addIndex(BY_SERVER, serverIndexValues);
   databases.addIndex(BY_PRIMARY, primaryIndexValues);
 }
@@ -63,19 +65,31 @@ export function envelopeOwnerKeys(
   return owner ? [{ namespace: secret.metadata?.namespace ?? "", name: owner }] : [];
 }
 
-/** The servers a KeyProtector's change concerns (they name it in spec or status). */
-export function serversOfKeyProtector(kp: Kube<KeyProtector>, servers: Store<Server>): ObjectKey[] {
-  return servers.byIndex(BY_KEY_PROTECTOR, keyProtectorIndexValue(kp)).map(keyOfObj);
+/**
+ * The servers a KeyProtector's change concerns: they name it in spec or status (the
+ * service-managed key: every server on it), or their DEK is still under its key (a previous
+ * service-managed key, R16).
+ */
+export function serversOfKeyProtector(
+  kp: Kube<KeyProtector>,
+  servers: Store<Server>,
+  smk: ServiceManagedKey,
+): ObjectKey[] {
+  return dependantsIn(kp, servers, smk).map(keyOfObj);
 }
 
 /**
  * The databases a KeyProtector's change concerns: those that name it, and a secondary missing
  * this key material (R20), which picks it up from any KeyProtector of its namespace.
  */
-export function databasesOfKeyProtector(kp: Kube<KeyProtector>, databases: Store<Database>): ObjectKey[] {
+export function databasesOfKeyProtector(
+  kp: Kube<KeyProtector>,
+  databases: Store<Database>,
+  smk: ServiceManagedKey,
+): ObjectKey[] {
   const thumbprint = kp.status?.thumbprint;
   return [
-    ...databases.byIndex(BY_KEY_PROTECTOR, keyProtectorIndexValue(kp)),
+    ...dependantsIn(kp, databases, smk),
     ...databases
       .list(kp.metadata.namespace)
       .filter((d) => thumbprint && d.status?.missingThumbprints?.includes(thumbprint)),
@@ -106,7 +120,7 @@ export function setupServerController(ctx: ControllerContext, options: Options):
   indexServers(ctx.servers.store);
   return new Controller({ name: "encryptedserver", reconciler: new ServerReconciler(ctx), ...options })
     .watchPrimary(ctx.servers)
-    .watch(ctx.keyProtectors, (kp) => serversOfKeyProtector(kp, ctx.servers.store))
+    .watch(ctx.keyProtectors, (kp) => serversOfKeyProtector(kp, ctx.servers.store, ctx.smk))
     .watch(ctx.envelopes, (secret) => envelopeOwnerKeys(secret, "EncryptedServer"));
 }
 
@@ -115,7 +129,7 @@ export function setupDatabaseController(ctx: ControllerContext, options: Options
   indexDatabases(ctx.databases.store);
   return new Controller({ name: "encrypteddatabase", reconciler: new DatabaseReconciler(ctx), ...options })
     .watchPrimary(ctx.databases)
-    .watch(ctx.keyProtectors, (kp) => databasesOfKeyProtector(kp, ctx.databases.store))
+    .watch(ctx.keyProtectors, (kp) => databasesOfKeyProtector(kp, ctx.databases.store, ctx.smk))
     .watch(ctx.servers, (s) => databasesOfServer(s, ctx.databases.store))
     .watch(ctx.databases, replicationPeers)
     .watch(ctx.envelopes, (secret) => envelopeOwnerKeys(secret, "EncryptedDatabase"));

@@ -41,6 +41,12 @@ const smk = () => {
   kp.metadata.labels = { "app.kubernetes.io/managed-by": "tde-operator" };
   return kp;
 };
+/** the operator setting's default: its own Local key in its namespace */
+const config = {
+  namespace: "tde-system",
+  keyProtectorName: SERVICE_MANAGED_KEY_PROTECTOR,
+  operatorNamespace: "tde-system",
+};
 const names = (keys: { namespace: string; name: string }[]) =>
   keys.map((k) => `${k.namespace}/${k.name}`).sort();
 
@@ -75,7 +81,7 @@ describe("servers by KeyProtector (R10: a key's event wakes exactly its dependan
       [],
     ],
   ])("%s", (_n, kp, want) => {
-    expect(names(serversOfKeyProtector(kp, servers))).toEqual(want);
+    expect(names(serversOfKeyProtector(kp, servers, config))).toEqual(want);
   });
 });
 
@@ -121,7 +127,7 @@ describe("databases by KeyProtector, server and replication peers", () => {
     ],
     ["R31 nothing in another namespace", keyProtector("b", "kp"), []],
   ])("%s", (_n, kp, want) => {
-    expect(names(databasesOfKeyProtector(kp, databases))).toEqual(want);
+    expect(names(databasesOfKeyProtector(kp, databases, config))).toEqual(want);
   });
 
   it("R13 a server's change wakes its databases (they may inherit its protector)", () => {
