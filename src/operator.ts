@@ -28,6 +28,7 @@ import {
 } from "./controllers/resources.js";
 import { SecretProtectionReconciler } from "./controllers/secret-protection.js";
 import { setupDatabaseController, setupServerController } from "./controllers/setup.js";
+import { SinglePointOfLossWatch } from "./controllers/single-point-of-loss.js";
 import { AzureKeyVaultProvider } from "./kms/azure-key-vault.js";
 import { azureProviderOptions } from "./kms/azure-settings.js";
 import { withLatency } from "./kms/latency.js";
@@ -211,6 +212,12 @@ export class Operator {
         }
       };
 
+    // R7: the Local service-managed key as a single point of loss, read from the caches
+    const singlePointOfLoss = new SinglePointOfLossWatch({
+      envelopes: this.envelopes.store,
+      keyProtectors: this.keyProtectors.store,
+      smk: this.smk,
+    });
     const kpController = new Controller({
       name: "keyprotector",
       observer: observer("keyprotector"),
@@ -237,6 +244,8 @@ export class Operator {
         dependants: (kp) => keyProtectorDependants(kp, this.servers.store, this.databases.store, this.smk),
         keySecretBlocked: (kp) => this.keySecretBlocked(kp),
         warn: (kp, reason, message) => void events.warning(kp, reason, message),
+        notice: (kp, reason, message) => void events.normal(kp, reason, message),
+        singlePointOfLoss: (kp) => singlePointOfLoss.condition(kp),
         onGone: (key) => {
           // R28: a KeyProtector that is gone exports no key metrics (they would go stale)
           const labels = { namespace: key.namespace, keyprotector: key.name };
@@ -267,7 +276,13 @@ export class Operator {
       // and one whose Local KEK Secret's deletion waits shows it
       .watch(this.servers, (s) => this.deletingKeyProtectors(s.metadata.namespace))
       .watch(this.databases, (d) => this.deletingKeyProtectors(d.metadata.namespace))
-      .watch(this.localKeys, (secret) => this.keyProtectorsNaming(secret));
+      .watch(this.localKeys, (secret) => this.keyProtectorsNaming(secret))
+      // R7: an envelope's change may start or end the Local service-managed key's single point of loss
+      .watch(this.envelopes, () =>
+        singlePointOfLoss.localServiceManagedKey()
+          ? [{ namespace: this.smk.namespace, name: this.smk.keyProtectorName }]
+          : [],
+      );
 
     // R33: envelope Secrets and Local KEK Secrets are held while something depends on them
     const envelopeProtection = new Controller({
@@ -326,6 +341,7 @@ export class Operator {
     ];
     metrics.setStateSource(() => stateCounts(this.servers, this.databases));
     metrics.setEnvelopeLossSource(() => envelopeLossCounts(this.servers, this.databases));
+    metrics.setSinglePointOfLossSource(() => singlePointOfLoss.counts());
     metrics.setRotationSource(() => ({
       EncryptedServer: this.servers.store.list(),
       EncryptedDatabase: this.databases.store.list(),

@@ -1,5 +1,6 @@
 import {
   type Condition,
+  type ConditionInput,
   ConditionType,
   findCondition,
   type KeyProtector,
@@ -55,6 +56,14 @@ export interface KeyProtectorReconcilerDeps {
   warn?: (kp: Kube<KeyProtector>, reason: string, message: string) => void;
   /** told when a KeyProtector is gone, so its metrics are no longer exported */
   onGone?: (key: ObjectKey) => void;
+  /**
+   * R7: the SinglePointOfLoss condition a KeyProtector should carry (the Local service-managed
+   * key's), from the caches; undefined for none. A change of verdict is written with the status
+   * and is an Event (Warning when it starts, Normal when it ends); an unchanged one costs nothing.
+   */
+  singlePointOfLoss?: (kp: Kube<KeyProtector>) => ConditionInput | undefined;
+  /** told of what deserves a Normal event (a single point of loss that ended) */
+  notice?: (kp: Kube<KeyProtector>, reason: string, message: string) => void;
 }
 
 /**
@@ -151,7 +160,13 @@ export class KeyProtectorReconciler implements Reconciler {
     const protectionShown =
       conditionMessage(kp.status?.conditions, ConditionType.DeletionBlocked) === blocked &&
       conditionMessage(kp.status?.conditions, ConditionType.KeyDeletionBlocked) === secretBlocked;
-    if (!specChanged && age < probeIntervalMs && protectionShown) {
+    const loss = this.deps.singlePointOfLoss?.(kp);
+    const lossBefore = findCondition(kp.status?.conditions, ConditionType.SinglePointOfLoss);
+    const lossShown =
+      lossBefore?.status === loss?.status &&
+      lossBefore?.reason === loss?.reason &&
+      lossBefore?.message === loss?.message;
+    if (!specChanged && age < probeIntervalMs && protectionShown && lossShown) {
       return { requeueAfterMs: probeIntervalMs - age };
     }
     let outcome = await prober.probe(ref, requirementsOf(kp));
@@ -176,7 +191,12 @@ export class KeyProtectorReconciler implements Reconciler {
     const next = statusFrom(kp, outcome, now());
     next.conditions = this.withHealth(
       kp,
-      withProtection(next.conditions, blocked, secretBlocked, kp.metadata.generation, now()),
+      withSinglePointOfLoss(
+        withProtection(next.conditions, blocked, secretBlocked, kp.metadata.generation, now()),
+        loss,
+        kp.metadata.generation,
+        now(),
+      ),
     );
     if (blocked && conditionMessage(kp.status?.conditions, ConditionType.DeletionBlocked) !== blocked)
       this.deps.warn?.(kp, Reason.InUse, blocked);
@@ -193,6 +213,10 @@ export class KeyProtectorReconciler implements Reconciler {
       this.deps.onAccessChange?.(kp, outcome.access.ok, reason, accessMessage(outcome));
     }
     this.deps.onProbed?.(kp, next);
+    if (loss?.status === "True" && lossBefore?.status !== "True")
+      this.deps.warn?.(kp, loss.reason, loss.message);
+    else if (loss?.status === "False" && lossBefore?.status === "True")
+      this.deps.notice?.(kp, Reason.SinglePointOfLossResolved, loss.message);
     if (written)
       this.deps.log.debug("key protector status updated", { namespace: key.namespace, name: key.name });
     return { requeueAfterMs: probeIntervalMs };
@@ -220,6 +244,19 @@ function withProtection(
     else if (findCondition(out, type)) out = removeCondition(out, type);
   }
   return out;
+}
+
+/** R7: SinglePointOfLoss as decided, or absent (a KeyProtector that is not the Local service-managed key). */
+function withSinglePointOfLoss(
+  conditions: Condition[] | undefined,
+  loss: ConditionInput | undefined,
+  generation: number | undefined,
+  now: Date,
+): Condition[] | undefined {
+  if (loss) return setCondition(conditions, loss, generation, now);
+  return findCondition(conditions, ConditionType.SinglePointOfLoss)
+    ? removeCondition(conditions, ConditionType.SinglePointOfLoss)
+    : conditions;
 }
 
 function accessMessage(outcome: ProbeOutcome): string {

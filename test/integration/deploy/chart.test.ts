@@ -300,7 +300,7 @@ describe("R30 the Helm chart", () => {
     expect(plain.volumes.map((v) => v.name)).toEqual(["tmp"]);
   });
 
-  it("R28 alerts on key access lost, inaccessible resources, blocked rotations and keys expiring in 30 days", async () => {
+  it("R28 alerts on key access lost, inaccessible resources, blocked rotations, keys expiring in 30 days and R7 DEKs on the Local service-managed key alone", async () => {
     const manifests = await render("tde", "tde-system", ["prometheusRule.enabled=true"]);
     const rule = find(manifests, "PrometheusRule") as Manifest & {
       spec: { groups: { rules: { alert: string; expr: string }[] }[] };
@@ -311,6 +311,9 @@ describe("R30 the Helm chart", () => {
     expect(alerts.TDERotationBlocked).toContain("tde_rotations_blocked");
     expect(alerts.TDERotationFailed).toContain('tde_rotations_total{result="error"}');
     expect(alerts.TDEKeyExpiringSoon).toBe("(tde_key_expiry_timestamp_seconds - time()) < 2592000");
+    expect(alerts.TDEServiceManagedKeySinglePointOfLoss).toBe(
+      "sum by (kind) (tde_service_managed_single_point_of_loss) > 0",
+    );
     const dashboard = find(
       await render("tde", "tde-system", ["grafanaDashboard.enabled=true"]),
       "ConfigMap",
