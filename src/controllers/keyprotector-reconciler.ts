@@ -205,7 +205,10 @@ export class KeyProtectorReconciler implements Reconciler {
       conditionMessage(kp.status?.conditions, ConditionType.KeyDeletionBlocked) !== secretBlocked
     )
       this.deps.warn?.(kp, Reason.InUse, secretBlocked);
-    const { written } = await this.deps.status.set(KeyProtectorKind, kp, next);
+    const { written, object } = await this.deps.status.set(KeyProtectorKind, kp, next);
+    // the next pass reads what was written, not the cache before its watch event (an envelope's
+    // change may bring it at once: R7), so a change is written and told once
+    if (written) keyProtectors.writeThrough(object);
     const wasAccessible = findCondition(kp.status?.conditions, ConditionType.Accessible)?.status;
     const isAccessible = outcome.access.ok ? "True" : "False";
     if (wasAccessible !== isAccessible) {
