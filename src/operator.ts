@@ -447,10 +447,24 @@ export class Operator {
     await this.informers.stop();
   }
 
+  private async getIfExists<T extends KubeObject>(
+    kind: Parameters<KubeClient["get"]>[0],
+    namespace: string,
+    name: string,
+  ): Promise<T | undefined> {
+    try {
+      return await this.client.get<T>(kind, namespace, name);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
   /**
-   * R7: the operator's own Local key and its KeyProtector, created when missing, unless the
-   * setting names another KeyProtector: that one is the platform's to create (the operator
-   * creates nothing then, and says when it is missing).
+   * R7: the operator's own Local key and its KeyProtector, created on first start (a key its
+   * KeyProtector once resolved is never made anew: a lost Secret is restored from its backup),
+   * unless the setting names another KeyProtector: that one is the platform's to create (the
+   * operator creates nothing then, and says when it is missing).
    */
   private async ensureServiceManagedKey(): Promise<void> {
     const ns = this.options.config.operatorNamespace;
@@ -466,13 +480,22 @@ export class Operator {
       }
       return;
     }
-    await this.local.ensureServiceManagedKey(ns, SERVICE_MANAGED_KEY_NAME);
-    try {
-      await this.client.get(KeyProtectorKind, ns, SERVICE_MANAGED_KEY_PROTECTOR);
-      return; // a restart writes nothing
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
+    const kp = await this.getIfExists<Kube<KeyProtector>>(
+      KeyProtectorKind,
+      ns,
+      SERVICE_MANAGED_KEY_PROTECTOR,
+    );
+    if (kp?.status?.keyID && !(await this.getIfExists(SecretKind, ns, SERVICE_MANAGED_KEY_NAME))) {
+      // R7: a key that resolved once is never replaced (new material would unwrap no DEK, and a
+      // restored backup would then collide with it): its KeyProtector reports KeyNotFound until then
+      this.options.log.error(
+        `the service-managed key's Secret ${ns}/${SERVICE_MANAGED_KEY_NAME} is gone while KeyProtector ${ns}/${SERVICE_MANAGED_KEY_PROTECTOR} recorded its key ${kp.status.keyID}: restore the Secret from its backup (docs/operating.md, "The service-managed key"); no new key is made in its place`,
+        { namespace: ns, name: SERVICE_MANAGED_KEY_NAME },
+      );
+    } else {
+      await this.local.ensureServiceManagedKey(ns, SERVICE_MANAGED_KEY_NAME);
     }
+    if (kp) return; // a restart writes nothing
     try {
       await this.client.create(KeyProtectorKind, ns, {
         apiVersion: API_VERSION,
