@@ -37,6 +37,8 @@ export interface TestOperatorOptions {
   serviceManagedKey?: { namespace: string; name: string };
   /** R16: --retained-wrap-retention in ms (default 2h) */
   retainedWrapRetentionMs?: number;
+  /** an Azure Key Vault provider (e.g. against Lowkey Vault), counted like the Local one; default none */
+  azure?: KekProvider;
 }
 
 /**
@@ -77,7 +79,10 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
     };
   };
   const provider = counting(options.wrapLocal ? options.wrapLocal(local) : local);
-  const kms: KmsRegistry = new DefaultKmsRegistry({ local: provider });
+  const kms: KmsRegistry = new DefaultKmsRegistry({
+    local: provider,
+    ...(options.azure ? { azure: counting(options.azure) } : {}),
+  });
   const config: OperatorConfig = {
     kubeconfig: undefined,
     operatorNamespace: options.operatorNamespace,
