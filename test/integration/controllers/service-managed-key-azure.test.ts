@@ -18,8 +18,10 @@ import {
   cond,
   type EncryptedDatabase,
   type EncryptedServer,
+  envelopeOfResource,
   kc,
-  readEnvelope,
+  type ResourceKind,
+  recordedProtector,
   suffix,
   waitFor,
 } from "./helpers.js";
@@ -38,16 +40,14 @@ let a: Api;
 let op: TestOperator;
 let azure: AzureKeyVaultProvider;
 
-type Kind = "EncryptedServer" | "EncryptedDatabase";
+type Kind = ResourceKind;
 const RESOURCES: [Kind, string][] = [
   ["EncryptedServer", "s1"],
   ["EncryptedServer", "s2"],
   ["EncryptedDatabase", "d1"],
 ];
-type Resource = EncryptedServer | EncryptedDatabase;
-const get = (kind: Kind, name: string) => a.get<Resource>(kind, ns, name);
-const envelopeOf = async (kind: Kind, name: string) =>
-  readEnvelope(a, ns, (await get(kind, name)).status?.envelopeSecretName ?? "");
+const get = (kind: Kind, name: string) => a.get<EncryptedServer | EncryptedDatabase>(kind, ns, name);
+const envelopeOf = (kind: Kind, name: string) => envelopeOfResource(a, kind, ns, name);
 const kp = (name: string) => a.get<KeyProtector>("KeyProtector", opNs, name);
 
 async function gauge(): Promise<string> {
@@ -148,11 +148,7 @@ describe.skipIf(skipReason !== undefined)(
         const o = await waitFor(
           `${kind} ${name} on the vault key`,
           () => get(kind, name),
-          (r) =>
-            (
-              (r.status as { protector?: { thumbprint?: string } }).protector ??
-              (r.status as { effectiveProtector?: { thumbprint?: string } }).effectiveProtector
-            )?.thumbprint === vaultThumbprint && cond(r, "Ready")?.status === "True",
+          (r) => recordedProtector(r)?.thumbprint === vaultThumbprint && cond(r, "Ready")?.status === "True",
           60_000,
         );
         expect(o.status?.state).toBe("Available");

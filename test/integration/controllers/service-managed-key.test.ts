@@ -20,8 +20,10 @@ import {
   createLocalKeyProtector,
   type EncryptedDatabase,
   type EncryptedServer,
+  envelopeOfResource,
   kc,
-  readEnvelope,
+  type ResourceKind,
+  recordedProtector,
   suffix,
   unwrapsWithKcv,
   waitFor,
@@ -69,7 +71,7 @@ const logs: string[] = [];
 let a: Api;
 let op: TestOperator;
 
-type Kind = "EncryptedServer" | "EncryptedDatabase";
+type Kind = ResourceKind;
 const SERVERS = ["s1", "s2", "s3"];
 const DATABASES = [
   { name: "d1", server: "s1" },
@@ -81,14 +83,9 @@ const all = (): [Kind, string][] => [
   ...DATABASES.map((d) => ["EncryptedDatabase", d.name] as [Kind, string]),
   ["EncryptedDatabase", "d4"],
 ];
-type Resource = EncryptedServer | EncryptedDatabase;
-const get = (kind: Kind, name: string) => a.get<Resource>(kind, ns, name);
-const envelopeOf = async (kind: Kind, name: string) =>
-  readEnvelope(a, ns, (await get(kind, name)).status?.envelopeSecretName ?? "");
-const recorded = (o: Resource) =>
-  (o.status as { protector?: { type?: string; thumbprint?: string } } | undefined)?.protector ??
-  (o.status as { effectiveProtector?: { type?: string; thumbprint?: string } } | undefined)
-    ?.effectiveProtector;
+const get = (kind: Kind, name: string) => a.get<EncryptedServer | EncryptedDatabase>(kind, ns, name);
+const envelopeOf = (kind: Kind, name: string) => envelopeOfResource(a, kind, ns, name);
+const recorded = recordedProtector;
 const kp = (namespace: string, name: string) => a.get<KeyProtector>("KeyProtector", namespace, name);
 
 async function start(options: Partial<TestOperatorOptions> = {}) {
