@@ -32,7 +32,47 @@ export interface OperatorConfig {
   identity: string;
   /** R16: how long a retained wrap is kept once nothing depends on it */
   retainedWrapRetentionMs?: number;
+  /**
+   * R7, R9, R16: the KeyProtector that serves as the service-managed key (any provider). Absent:
+   * the operator's own Local key, KeyProtector `tde-service-managed` in `operatorNamespace`,
+   * created on first start. Changing it re-wraps every service-managed DEK online.
+   */
+  serviceManagedKey?: { namespace: string; name: string };
   azure?: AzureSettings;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/**
+ * `[NAMESPACE/]NAME` of the service-managed key's KeyProtector; the namespace defaults to the
+ * operator's. Refuses what the API server would never accept as a namespace or object name, and a
+ * namespace the operator does not watch (it could never see the KeyProtector).
+ */
+export function parseServiceManagedKey(
+  text: string,
+  operatorNamespace: string,
+  watchNamespaces: readonly string[],
+): { namespace: string; name: string } {
+  const parts = text.trim().split("/");
+  const [namespace, name] = parts.length === 2 ? parts : [operatorNamespace, parts[0]];
+  const fix =
+    "name a KeyProtector as NAME (in the operator's namespace) or NAMESPACE/NAME, e.g. tde-system/platform-kek";
+  if (
+    parts.length > 2 ||
+    !namespace ||
+    !name ||
+    namespace.length > 63 ||
+    !DNS_LABEL.test(namespace) ||
+    name.length > 253 ||
+    !DNS_SUBDOMAIN.test(name)
+  )
+    throw new Error(`--service-managed-key: "${text}" is not a KeyProtector reference: ${fix}`);
+  if (watchNamespaces.length > 0 && namespace !== operatorNamespace && !watchNamespaces.includes(namespace))
+    throw new Error(
+      `--service-managed-key names a KeyProtector in namespace ${namespace}, which the operator does not watch: add ${namespace} to --watch-namespaces, or keep the KeyProtector in the operator's namespace ${operatorNamespace}`,
+    );
+  return { namespace, name };
 }
 
 const env = (name: string) => process.env[name];
@@ -54,6 +94,9 @@ export const USAGE = `tde-operator [flags]
   --lease-name NAME          the Lease (TDE_LEASE_NAME; tde-operator-leader)
   --identity ID              this replica in the Lease (POD_NAME; hostname-pid)
   --retained-wrap-retention D  how long a retained wrap is kept once nothing depends on it (TDE_RETAINED_WRAP_RETENTION; 2h)
+  --service-managed-key [NS/]NAME  the KeyProtector serving as the service-managed key, any provider; changing it
+                             re-wraps every service-managed DEK online (TDE_SERVICE_MANAGED_KEY; the operator's own
+                             Local key, tde-service-managed in the operator's namespace)
 
  Azure Key Vault:
 ${AZURE_SETTINGS_USAGE}
@@ -84,6 +127,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2)): OperatorCon
       "lease-name": { type: "string" },
       identity: { type: "string" },
       "retained-wrap-retention": { type: "string" },
+      "service-managed-key": { type: "string" },
       ...AZURE_SETTING_FLAGS,
     },
     strict: true,
@@ -103,9 +147,11 @@ export function parseConfig(argv: string[] = process.argv.slice(2)): OperatorCon
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+  const operatorNamespace = pick(values["operator-namespace"], "TDE_OPERATOR_NAMESPACE") ?? "tde-system";
+  const serviceManagedKey = pick(values["service-managed-key"], "TDE_SERVICE_MANAGED_KEY");
   return {
     kubeconfig: pick(values.kubeconfig, "KUBECONFIG") || undefined,
-    operatorNamespace: pick(values["operator-namespace"], "TDE_OPERATOR_NAMESPACE") ?? "tde-system",
+    operatorNamespace,
     watchNamespaces: namespaces,
     probeIntervalMs: parseDuration(pick(values["probe-interval"], "TDE_PROBE_INTERVAL") ?? "60s"),
     workers: int(pick(values.workers, "TDE_WORKERS"), 16, "--workers") || 1,
@@ -126,6 +172,9 @@ export function parseConfig(argv: string[] = process.argv.slice(2)): OperatorCon
     retainedWrapRetentionMs: parseDuration(
       pick(values["retained-wrap-retention"], "TDE_RETAINED_WRAP_RETENTION") ?? "2h",
     ),
+    ...(serviceManagedKey
+      ? { serviceManagedKey: parseServiceManagedKey(serviceManagedKey, operatorNamespace, namespaces) }
+      : {}),
     azure: parseAzureSettings(values, process.env),
   };
 }

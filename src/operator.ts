@@ -5,15 +5,14 @@ import type { ControllerContext } from "./controllers/context.js";
 import { DekOperations } from "./controllers/dek-operations.js";
 import { deletionBlockedMessage } from "./controllers/deletion-protection.js";
 import {
-  BY_KEY_PROTECTOR,
+  dependantsIn,
   envelopeDependants,
   keyProtectorDependants,
-  keyProtectorIndexValue,
   localKeyDependants,
   SERVICE_MANAGED_KEY_PROTECTOR,
 } from "./controllers/dependants.js";
 import { reportsEnvelopeLoss } from "./controllers/envelope-stall.js";
-import type { ServiceManagedKey } from "./controllers/kek-resolution.js";
+import { SERVICE_MANAGED_KEY_SETTING, type ServiceManagedKey } from "./controllers/kek-resolution.js";
 import { keyReferenceOf } from "./controllers/key-reference.js";
 import { probeIsStale } from "./controllers/key-to-watch.js";
 import { KeyProtectorReconciler } from "./controllers/keyprotector-reconciler.js";
@@ -34,6 +33,7 @@ import {
   setupDatabaseController,
   setupServerController,
 } from "./controllers/setup.js";
+import { SinglePointOfLossWatch } from "./controllers/single-point-of-loss.js";
 import { AzureKeyVaultProvider } from "./kms/azure-key-vault.js";
 import { azureProviderOptions } from "./kms/azure-settings.js";
 import { withLatency } from "./kms/latency.js";
@@ -163,7 +163,7 @@ export class Operator {
           result: outcome.access.ok ? "ok" : outcome.access.reason,
         }),
     });
-    this.smk = { namespace: config.operatorNamespace, keyProtectorName: SERVICE_MANAGED_KEY_PROTECTOR };
+    this.smk = serviceManagedKeyOf(config);
     const prober = this.prober;
     this.probeClock = {
       lastProbe: (ref) => prober.lastProbe(ref),
@@ -218,6 +218,12 @@ export class Operator {
         }
       };
 
+    // R7: the Local service-managed key as a single point of loss, read from the caches
+    const singlePointOfLoss = new SinglePointOfLossWatch({
+      envelopes: this.envelopes.store,
+      keyProtectors: this.keyProtectors.store,
+      smk: this.smk,
+    });
     const kpController = new Controller({
       name: "keyprotector",
       observer: observer("keyprotector"),
@@ -241,7 +247,7 @@ export class Operator {
           else void events.warning(kp, reason, message);
         },
         client: this.client,
-        dependants: (kp) => keyProtectorDependants(kp, this.servers.store, this.databases.store),
+        dependants: (kp) => keyProtectorDependants(kp, this.servers.store, this.databases.store, this.smk),
         keySecretBlocked: (kp) => this.keySecretBlocked(kp),
         keySecretVersion: (kp) =>
           kp.spec.provider === "Local" && kp.spec.local
@@ -249,6 +255,8 @@ export class Operator {
                 ?.resourceVersion ?? "")
             : undefined,
         warn: (kp, reason, message) => void events.warning(kp, reason, message),
+        notice: (kp, reason, message) => void events.normal(kp, reason, message),
+        singlePointOfLoss: (kp) => singlePointOfLoss.condition(kp),
         onGone: (key) => {
           // R28: a KeyProtector that is gone exports no key metrics (they would go stale)
           const labels = { namespace: key.namespace, keyprotector: key.name };
@@ -279,7 +287,13 @@ export class Operator {
       // and one whose Local KEK Secret's deletion waits shows it
       .watch(this.servers, (s) => this.deletingKeyProtectors(s.metadata.namespace))
       .watch(this.databases, (d) => this.deletingKeyProtectors(d.metadata.namespace))
-      .watch(this.localKeys, (secret) => keyProtectorsOfLocalKey(secret, this.keyProtectors.store));
+      .watch(this.localKeys, (secret) => keyProtectorsOfLocalKey(secret, this.keyProtectors.store))
+      // R7: an envelope's change may start or end the Local service-managed key's single point of loss
+      .watch(this.envelopes, () =>
+        singlePointOfLoss.localServiceManagedKey()
+          ? [{ namespace: this.smk.namespace, name: this.smk.keyProtectorName }]
+          : [],
+      );
 
     // R33: envelope Secrets and Local KEK Secrets are held while something depends on them
     const envelopeProtection = new Controller({
@@ -338,6 +352,7 @@ export class Operator {
     ];
     metrics.setStateSource(() => stateCounts(this.servers, this.databases));
     metrics.setEnvelopeLossSource(() => envelopeLossCounts(this.servers, this.databases));
+    metrics.setSinglePointOfLossSource(() => singlePointOfLoss.counts());
     metrics.setRotationSource(() => ({
       EncryptedServer: this.servers.store.list(),
       EncryptedDatabase: this.databases.store.list(),
@@ -371,18 +386,21 @@ export class Operator {
       if (!stale) continue;
       const [kpController, serverController, databaseController] = this.controllers;
       kpController?.enqueue(keyOfObj(kp));
-      const value = keyProtectorIndexValue(kp);
-      for (const s of this.servers.store.byIndex(BY_KEY_PROTECTOR, value))
-        serverController?.enqueue(keyOfObj(s));
-      for (const d of this.databases.store.byIndex(BY_KEY_PROTECTOR, value))
+      for (const s of dependantsIn(kp, this.servers.store, this.smk)) serverController?.enqueue(keyOfObj(s));
+      for (const d of dependantsIn(kp, this.databases.store, this.smk))
         databaseController?.enqueue(keyOfObj(d));
     }
   }
 
-  /** KeyProtectors being deleted that a change in this namespace may release (and the service-managed one). */
+  /**
+   * KeyProtectors being deleted that a change in this namespace may release, and those of the
+   * service-managed key's and the operator's namespaces (the service-managed key, a previous one).
+   */
   private deletingKeyProtectors(namespace: string | undefined) {
-    const smk = this.keyProtectors.store.get(this.smk.namespace, this.smk.keyProtectorName);
-    return [...this.keyProtectors.store.list(namespace), ...(smk ? [smk] : [])]
+    const store = this.keyProtectors.store;
+    const namespaces = new Set([namespace, this.smk.namespace, this.options.config.operatorNamespace]);
+    return [...namespaces]
+      .flatMap((ns) => (ns === undefined ? [] : store.list(ns)))
       .filter((kp) => kp.metadata.deletionTimestamp)
       .map((kp) => keyOfObj(kp));
   }
@@ -432,15 +450,55 @@ export class Operator {
     await this.informers.stop();
   }
 
+  private async getIfExists<T extends KubeObject>(
+    kind: Parameters<KubeClient["get"]>[0],
+    namespace: string,
+    name: string,
+  ): Promise<T | undefined> {
+    try {
+      return await this.client.get<T>(kind, namespace, name);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * R7: the operator's own Local key and its KeyProtector, created on first start (a key its
+   * KeyProtector once resolved is never made anew: a lost Secret is restored from its backup),
+   * unless the setting names another KeyProtector: that one is the platform's to create (the
+   * operator creates nothing then, and says when it is missing).
+   */
   private async ensureServiceManagedKey(): Promise<void> {
     const ns = this.options.config.operatorNamespace;
-    await this.local.ensureServiceManagedKey(ns, SERVICE_MANAGED_KEY_NAME);
-    try {
-      await this.client.get(KeyProtectorKind, ns, SERVICE_MANAGED_KEY_PROTECTOR);
-      return; // a restart writes nothing
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
+    if (this.smk.configured) {
+      try {
+        await this.client.get(KeyProtectorKind, this.smk.namespace, this.smk.keyProtectorName);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        this.options.log.warn(
+          `the service-managed key, KeyProtector ${this.smk.namespace}/${this.smk.keyProtectorName}, does not exist: create it, or change ${SERVICE_MANAGED_KEY_SETTING}; no DEK moves until it is Ready`,
+          { namespace: this.smk.namespace, name: this.smk.keyProtectorName },
+        );
+      }
+      return;
     }
+    const kp = await this.getIfExists<Kube<KeyProtector>>(
+      KeyProtectorKind,
+      ns,
+      SERVICE_MANAGED_KEY_PROTECTOR,
+    );
+    if (kp?.status?.keyID && !(await this.getIfExists(SecretKind, ns, SERVICE_MANAGED_KEY_NAME))) {
+      // R7: a key that resolved once is never replaced (new material would unwrap no DEK, and a
+      // restored backup would then collide with it): its KeyProtector reports KeyNotFound until then
+      this.options.log.error(
+        `the service-managed key's Secret ${ns}/${SERVICE_MANAGED_KEY_NAME} is gone while KeyProtector ${ns}/${SERVICE_MANAGED_KEY_PROTECTOR} recorded its key ${kp.status.keyID}: restore the Secret from its backup (docs/operating.md, "The service-managed key"); no new key is made in its place`,
+        { namespace: ns, name: SERVICE_MANAGED_KEY_NAME },
+      );
+    } else {
+      await this.local.ensureServiceManagedKey(ns, SERVICE_MANAGED_KEY_NAME);
+    }
+    if (kp) return; // a restart writes nothing
     try {
       await this.client.create(KeyProtectorKind, ns, {
         apiVersion: API_VERSION,
@@ -456,6 +514,24 @@ export class Operator {
       if (!isAlreadyExists(error)) throw error;
     }
   }
+}
+
+/**
+ * R7: the service-managed key the config names: its KeyProtector, else the operator's own Local
+ * one in its namespace (naming that one explicitly is the same as the default).
+ */
+export function serviceManagedKeyOf(
+  config: Pick<OperatorConfig, "operatorNamespace" | "serviceManagedKey">,
+): ServiceManagedKey {
+  const own = { namespace: config.operatorNamespace, name: SERVICE_MANAGED_KEY_PROTECTOR };
+  const named = config.serviceManagedKey ?? own;
+  const configured = named.namespace !== own.namespace || named.name !== own.name;
+  return {
+    namespace: named.namespace,
+    keyProtectorName: named.name,
+    operatorNamespace: config.operatorNamespace,
+    ...(configured ? { configured: true } : {}),
+  };
 }
 
 function envelopeKey(

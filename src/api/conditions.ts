@@ -65,6 +65,12 @@ export const ConditionType = {
   KeyDeletionBlocked: "KeyDeletionBlocked",
   /** R33, EncryptedServer and EncryptedDatabase: the deletion of its envelope Secret waits for it. */
   EnvelopeDeletionBlocked: "EnvelopeDeletionBlocked",
+  /**
+   * R7, KeyProtector of a Local service-managed key: True while service-managed DEKs are wrapped
+   * by it with no second wrap under a key kept outside its namespace (deleting its Secret or
+   * namespace would lose them). Only on the service-managed key's KeyProtector.
+   */
+  SinglePointOfLoss: "SinglePointOfLoss",
 } as const;
 export type ConditionTypeName = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -153,6 +159,11 @@ export const Reason = {
   EnvelopeDEKMismatch: "EnvelopeDEKMismatch",
   // a write the API server refused (R32)
   WriteRefused: "WriteRefused",
+  // the Local service-managed key as a single point of loss (R7)
+  OnlyWrappedByLocalKey: "OnlyWrappedByLocalKey",
+  WrappedElsewhereToo: "WrappedElsewhereToo",
+  NoServiceManagedDEKs: "NoServiceManagedDEKs",
+  SinglePointOfLossResolved: "SinglePointOfLossResolved",
   // deletion protection (R33)
   InUse: "InUse",
   KeyNotProbed: "KeyNotProbed",

@@ -62,7 +62,7 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
     const recorded = effectiveChoice(draft.prev.effectiveProtector);
     const choice = this.protectorChoice(frame, server, recorded);
     const protecting = begun.envelope ? protectorWrap(begun.envelope.envelope) : undefined;
-    const watched = await watchKey(frame, frame.resolve(choice), recorded, protecting);
+    const watched = await watchKey(frame, choice, recorded, protecting);
     if ("result" in watched) return watched.result;
     // R19, R31: a secondary must be linked to a primary that names it back
     const link = replicationLink(db, ctx.databases.store);

@@ -3,7 +3,13 @@ import { decodeEnvelopeSecret } from "../crypto/index.js";
 import { parseLocalKeyID } from "../kms/local.js";
 import type { KubeObject, Store } from "../runtime/index.js";
 import { envelopeOwnerName } from "./envelope-owner.js";
+import type { ServiceManagedKey } from "./kek-resolution.js";
 import type { Kube } from "./resources.js";
+import {
+  BY_SERVICE_MANAGED_THUMBPRINT,
+  isPreviousServiceManagedCandidate,
+  isServiceManagedKey,
+} from "./service-managed-key.js";
 
 /**
  * R33: who depends on a KeyProtector, a Local KEK Secret or an envelope Secret, named for people
@@ -22,12 +28,31 @@ export const BY_KEY_PROTECTOR = "byKeyProtector";
  */
 export const SERVICE_MANAGED_INDEX_VALUE = "smk";
 
-/** A KeyProtector's value in BY_KEY_PROTECTOR: the operator's own service-managed one is SERVICE_MANAGED_INDEX_VALUE. */
-export function keyProtectorIndexValue(kp: Kube<KeyProtector>): string {
-  return kp.metadata.name === SERVICE_MANAGED_KEY_PROTECTOR &&
-    kp.metadata.labels?.["app.kubernetes.io/managed-by"] === "tde-operator"
+/**
+ * A KeyProtector's value in BY_KEY_PROTECTOR: the one serving as the service-managed key (the
+ * operator setting's, R7) is SERVICE_MANAGED_INDEX_VALUE.
+ */
+export function keyProtectorIndexValue(kp: Kube<KeyProtector>, smk: ServiceManagedKey): string {
+  return isServiceManagedKey(kp, smk)
     ? SERVICE_MANAGED_INDEX_VALUE
     : `${kp.metadata.namespace}/${kp.metadata.name}`;
+}
+
+/**
+ * The servers or databases that depend on a KeyProtector: those naming it (BY_KEY_PROTECTOR), and
+ * for a KeyProtector that may hold a previous service-managed key (R16), the service-managed ones
+ * whose DEK is still under its key, until they have moved to the key the setting names.
+ */
+export function dependantsIn<T extends KubeObject>(
+  kp: Kube<KeyProtector>,
+  store: Store<T>,
+  smk: ServiceManagedKey,
+): T[] {
+  const naming = store.byIndex(BY_KEY_PROTECTOR, keyProtectorIndexValue(kp, smk));
+  const thumbprint = kp.status?.thumbprint;
+  if (!thumbprint || !isPreviousServiceManagedCandidate(kp, smk)) return naming;
+  const under = store.byIndex(BY_SERVICE_MANAGED_THUMBPRINT, thumbprint).filter((o) => !naming.includes(o));
+  return [...naming, ...under];
 }
 
 /** BY_KEY_PROTECTOR values of a server: its protector in spec and the one its status records. */
@@ -59,16 +84,16 @@ export function databaseKeyProtectors(d: Kube<EncryptedDatabase>): string[] {
 
 const named = (kind: string, o: KubeObject) => `${kind} ${o.metadata?.namespace}/${o.metadata?.name}`;
 
-/** The servers and databases that name this KeyProtector (spec or status). */
+/** The servers and databases that name this KeyProtector (spec or status), or are still under its key (R16). */
 export function keyProtectorDependants(
   kp: Kube<KeyProtector>,
   servers: Store<Kube<EncryptedServer>>,
   databases: Store<Kube<EncryptedDatabase>>,
+  smk: ServiceManagedKey,
 ): string[] {
-  const value = keyProtectorIndexValue(kp);
   return [
-    ...servers.byIndex(BY_KEY_PROTECTOR, value).map((s) => named("EncryptedServer", s)),
-    ...databases.byIndex(BY_KEY_PROTECTOR, value).map((d) => named("EncryptedDatabase", d)),
+    ...dependantsIn(kp, servers, smk).map((s) => named("EncryptedServer", s)),
+    ...dependantsIn(kp, databases, smk).map((d) => named("EncryptedDatabase", d)),
   ];
 }
 

@@ -5,11 +5,44 @@ import type { Kek } from "./dek-operations.js";
 import { keyReferenceOf } from "./key-reference.js";
 import type { Kube } from "./resources.js";
 
-/** Where the operator's own KeyProtector for the service-managed key lives (R7, R9). */
+/** The flag, its environment variable and its chart value, as conditions and errors name them. */
+export const SERVICE_MANAGED_KEY_SETTING =
+  "--service-managed-key (TDE_SERVICE_MANAGED_KEY, chart value operator.serviceManagedKey)";
+
+/** The KeyProtector serving as the service-managed key (R7, R9). */
 export interface ServiceManagedKey {
   namespace: string;
   keyProtectorName: string;
+  /**
+   * Named by the operator setting (SERVICE_MANAGED_KEY_SETTING); absent for the operator's own
+   * Local key, which it creates at start. Messages then name the setting and its fix.
+   */
+  configured?: boolean;
+  /**
+   * The operator's namespace. Its KeyProtectors, and those of the service-managed key's
+   * namespace, may unwrap service-managed DEKs: a DEK still wrapped under a previous
+   * service-managed key is unwrapped (and re-wrapped, R16) with the KeyProtector of that key.
+   */
+  operatorNamespace?: string;
 }
+
+/**
+ * The KeyProtectors that may unwrap a service-managed DEK: the service-managed key's, then every
+ * other one of its namespace and of the operator's namespace (where a previous service-managed key
+ * lives). Those namespaces are the platform's: no tenant names a key there (R31).
+ */
+export function serviceManagedCandidates(
+  keyProtectors: Store<Kube<KeyProtector>>,
+  smk: ServiceManagedKey,
+): Kube<KeyProtector>[] {
+  const current = keyProtectors.get(smk.namespace, smk.keyProtectorName);
+  const out = current ? [current] : [];
+  for (const namespace of new Set([smk.namespace, smk.operatorNamespace ?? smk.namespace]))
+    for (const kp of keyProtectors.list(namespace)) if (kp !== current) out.push(kp);
+  return out;
+}
+
+const smkName = (smk: ServiceManagedKey) => `KeyProtector ${smk.namespace}/${smk.keyProtectorName}`;
 
 export interface KeyAccess {
   accessible: boolean;
@@ -52,15 +85,34 @@ export function resolveKek(
       reason: "KeyProtectorNotFound",
       message: customer
         ? `waiting for KeyProtector ${kpName} in namespace ${namespace}: create it (references resolve in the resource's own namespace only)`
-        : `waiting for the operator's service-managed key (KeyProtector ${kpNamespace}/${kpName}); the operator creates it at start`,
+        : smk.configured
+          ? `the service-managed key is ${smkName(smk)} (${SERVICE_MANAGED_KEY_SETTING}), which does not exist: create it, or set the setting back to the KeyProtector that protects the DEKs today; every DEK stays under its current key until then`
+          : `waiting for the operator's service-managed key (${smkName(smk)}); the operator creates it at start`,
     };
   }
+  return resolveKeyProtector(kp, customer ? { customer: true } : { customer: false, smk });
+}
+
+/**
+ * The KEK a KeyProtector names, read from its status (no KMS call): as a customer key (its name
+ * recorded, R13) or as a service-managed one (`smk`, the setting's; or a previous one, R16).
+ */
+export function resolveKeyProtector(
+  kp: Kube<KeyProtector>,
+  as: { customer: true } | { customer: false; smk?: ServiceManagedKey },
+): KekResolution {
+  const customer = as.customer;
+  const smk = as.customer ? undefined : as.smk;
+  const kpName = kp.metadata.name ?? "";
   const status = kp.status;
   if (!status?.keyID || !status.thumbprint) {
+    const why = findCondition(status?.conditions, ConditionType.Ready)?.message ?? "not probed yet";
     return {
       ok: false,
       reason: "KeyProtectorNotReady",
-      message: `waiting for KeyProtector ${kpName} to resolve its key: ${findCondition(status?.conditions, ConditionType.Ready)?.message ?? "not probed yet"}`,
+      message: smk?.configured
+        ? `waiting for the service-managed key, ${smkName(smk)} (${SERVICE_MANAGED_KEY_SETTING}), to resolve its key: ${why}; every DEK stays under its current key until then`
+        : `waiting for KeyProtector ${kpName} to resolve its key: ${why}`,
     };
   }
   const accessible = findCondition(status.conditions, ConditionType.Accessible);
@@ -93,13 +145,17 @@ export function resolveKek(
   };
 }
 
-/** Every key reference that may unwrap a DEK in this namespace: its KeyProtectors and the service-managed key. */
+/**
+ * Every key reference that may unwrap a DEK in this namespace: its KeyProtectors, then the
+ * service-managed key and the others that may unwrap a service-managed DEK (R7, R16: a previous
+ * service-managed key, until every DEK has moved).
+ */
 export function unwrapCandidates(
   keyProtectors: Store<Kube<KeyProtector>>,
   namespace: string,
   smk: ServiceManagedKey,
 ): KeyReference[] {
-  const own = keyProtectors.list(namespace).map((kp) => keyReferenceOf(kp));
-  const service = keyProtectors.get(smk.namespace, smk.keyProtectorName);
-  return service ? [...own, keyReferenceOf(service)] : own;
+  const own = keyProtectors.list(namespace);
+  const service = serviceManagedCandidates(keyProtectors, smk).filter((kp) => !own.includes(kp));
+  return [...own, ...service].map((kp) => keyReferenceOf(kp));
 }

@@ -1,5 +1,6 @@
 import {
   type Condition,
+  type ConditionInput,
   ConditionType,
   findCondition,
   type KeyProtector,
@@ -62,6 +63,14 @@ export interface KeyProtectorReconcilerDeps {
    * probe interval: its watch wakes the KeyProtector, and this says the key itself changed.
    */
   keySecretVersion?: (kp: Kube<KeyProtector>) => string | undefined;
+  /**
+   * R7: the SinglePointOfLoss condition a KeyProtector should carry (the Local service-managed
+   * key's), from the caches; undefined for none. A change of verdict is written with the status
+   * and is an Event (Warning when it starts, Normal when it ends); an unchanged one costs nothing.
+   */
+  singlePointOfLoss?: (kp: Kube<KeyProtector>) => ConditionInput | undefined;
+  /** told of what deserves a Normal event (a single point of loss that ended) */
+  notice?: (kp: Kube<KeyProtector>, reason: string, message: string) => void;
 }
 
 /**
@@ -165,7 +174,13 @@ export class KeyProtectorReconciler implements Reconciler {
     const secretVersion = this.deps.keySecretVersion?.(kp);
     const probedAt = this.probedSecretVersion.get(`${key.namespace}/${key.name}`);
     const secretChanged = secretVersion !== undefined && probedAt !== undefined && probedAt !== secretVersion;
-    if (!specChanged && !secretChanged && age < probeIntervalMs && protectionShown) {
+    const loss = this.deps.singlePointOfLoss?.(kp);
+    const lossBefore = findCondition(kp.status?.conditions, ConditionType.SinglePointOfLoss);
+    const lossShown =
+      lossBefore?.status === loss?.status &&
+      lossBefore?.reason === loss?.reason &&
+      lossBefore?.message === loss?.message;
+    if (!specChanged && !secretChanged && age < probeIntervalMs && protectionShown && lossShown) {
       return { requeueAfterMs: probeIntervalMs - age };
     }
     if (secretVersion !== undefined)
@@ -192,7 +207,12 @@ export class KeyProtectorReconciler implements Reconciler {
     const next = statusFrom(kp, outcome, now());
     next.conditions = this.withHealth(
       kp,
-      withProtection(next.conditions, blocked, secretBlocked, kp.metadata.generation, now()),
+      withSinglePointOfLoss(
+        withProtection(next.conditions, blocked, secretBlocked, kp.metadata.generation, now()),
+        loss,
+        kp.metadata.generation,
+        now(),
+      ),
     );
     if (blocked && conditionMessage(kp.status?.conditions, ConditionType.DeletionBlocked) !== blocked)
       this.deps.warn?.(kp, Reason.InUse, blocked);
@@ -201,7 +221,10 @@ export class KeyProtectorReconciler implements Reconciler {
       conditionMessage(kp.status?.conditions, ConditionType.KeyDeletionBlocked) !== secretBlocked
     )
       this.deps.warn?.(kp, Reason.InUse, secretBlocked);
-    const { written } = await this.deps.status.set(KeyProtectorKind, kp, next);
+    const { written, object } = await this.deps.status.set(KeyProtectorKind, kp, next);
+    // the next pass reads what was written, not the cache before its watch event (an envelope's
+    // change may bring it at once: R7), so a change is written and told once
+    if (written) keyProtectors.writeThrough(object);
     const wasAccessible = findCondition(kp.status?.conditions, ConditionType.Accessible)?.status;
     const isAccessible = outcome.access.ok ? "True" : "False";
     if (wasAccessible !== isAccessible) {
@@ -209,6 +232,10 @@ export class KeyProtectorReconciler implements Reconciler {
       this.deps.onAccessChange?.(kp, outcome.access.ok, reason, accessMessage(outcome));
     }
     this.deps.onProbed?.(kp, next);
+    if (loss?.status === "True" && lossBefore?.status !== "True")
+      this.deps.warn?.(kp, loss.reason, loss.message);
+    else if (loss?.status === "False" && lossBefore?.status === "True")
+      this.deps.notice?.(kp, Reason.SinglePointOfLossResolved, loss.message);
     if (written)
       this.deps.log.debug("key protector status updated", { namespace: key.namespace, name: key.name });
     return { requeueAfterMs: probeIntervalMs };
@@ -236,6 +263,19 @@ function withProtection(
     else if (findCondition(out, type)) out = removeCondition(out, type);
   }
   return out;
+}
+
+/** R7: SinglePointOfLoss as decided, or absent (a KeyProtector that is not the Local service-managed key). */
+function withSinglePointOfLoss(
+  conditions: Condition[] | undefined,
+  loss: ConditionInput | undefined,
+  generation: number | undefined,
+  now: Date,
+): Condition[] | undefined {
+  if (loss) return setCondition(conditions, loss, generation, now);
+  return findCondition(conditions, ConditionType.SinglePointOfLoss)
+    ? removeCondition(conditions, ConditionType.SinglePointOfLoss)
+    : conditions;
 }
 
 function accessMessage(outcome: ProbeOutcome): string {

@@ -19,6 +19,7 @@ import { envelopeRefusal, ownerOf } from "./owner-binding.js";
 import { finishPass, type Owner, openPass, reconcileReporting, StatusDraft } from "./pass.js";
 import { EncryptedDatabaseKind, EncryptedServerKind, envelopeSecretName, type Kube } from "./resources.js";
 import type { ReadyBlock } from "./rewrap.js";
+import { resolveProtector } from "./service-managed-key.js";
 
 /**
  * The frame of a server's or a database's pass, SHARED by both: the object and its status draft,
@@ -221,25 +222,33 @@ export async function beginPass<S extends OwnerStatus, T extends Owner<S>>(
 }
 
 /**
- * R10, R33: the key the pass watches (what it asked for, or the key it last knew that protects
- * the DEK), its probe's freshness, and what that holds Ready back with; with no DEK and nothing
- * to watch the pass waits for the KeyProtector.
+ * R10, R33: the key the pass watches (what its choice asks for, or the key it last knew that
+ * protects the DEK, R7 R16: also a previous service-managed key the setting moved from), its
+ * probe's freshness, and what that holds Ready back with; with no DEK and nothing to watch the
+ * pass waits for the KeyProtector.
  */
 export async function watchKey<S extends OwnerStatus, T extends Owner<S>>(
   frame: PassFrame<S, T>,
-  chosen: KekResolution,
-  recorded: Choice | undefined,
+  choice: Choice,
+  recordedChoice: Choice | undefined,
   protecting: ProtectingKey | undefined,
 ): Promise<{ resolved: Resolved; block?: ReadyBlock } | { result: Result | undefined }> {
-  const { draft } = frame;
-  const known = recorded ? frame.resolve(recorded) : undefined;
-  const watched = keyToWatch(chosen, known, protecting, draft.prev.keyAccessLostSince);
+  const { draft, ctx } = frame;
+  const { chosen, recorded } = resolveProtector(
+    ctx.keyProtectors.store,
+    frame.namespace,
+    choice,
+    recordedChoice,
+    protecting,
+    ctx.smk,
+  );
+  const watched = keyToWatch(chosen, recorded, protecting, draft.prev.keyAccessLostSince);
   if (!watched) {
     draft.next.state ??= "Provisioning";
     if (!chosen.ok) draft.set(ConditionType.Ready, "False", chosen.reason, chosen.message);
     return { result: await frame.finish() };
   }
-  const resolved = withFreshProbe(frame.ctx, watched.resolved, frame.now);
+  const resolved = withFreshProbe(ctx, watched.resolved, frame.now);
   return watched.block ? { resolved, block: watched.block } : { resolved };
 }
 

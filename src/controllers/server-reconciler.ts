@@ -55,7 +55,7 @@ export class ServerReconciler extends OwnerReconciler<EncryptedServerStatus, Ser
     const choice = serverChoice(server);
     const protecting = begun.envelope ? protectorWrap(begun.envelope.envelope) : undefined;
     const recorded = prev.protector ? recordedChoice(prev.protector) : undefined;
-    const watched = await watchKey(frame, frame.resolve(choice), recorded, protecting);
+    const watched = await watchKey(frame, choice, recorded, protecting);
     if ("result" in watched) return watched.result;
     const { resolved } = watched;
 

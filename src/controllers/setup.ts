@@ -11,13 +11,16 @@ import { DatabaseReconciler } from "./database-reconciler.js";
 import {
   BY_KEY_PROTECTOR,
   databaseKeyProtectors,
+  dependantsIn,
   keyProtectorIndexValue,
   serverKeyProtectors,
 } from "./dependants.js";
 import { envelopeOwnerName } from "./envelope-owner.js";
+import type { ServiceManagedKey } from "./kek-resolution.js";
 import type { Kube } from "./resources.js";
 import { BY_PRIMARY, primaryIndexValues } from "./rotation-blocker.js";
 import { ServerReconciler } from "./server-reconciler.js";
+import { BY_SERVICE_MANAGED_THUMBPRINT, serviceManagedIndexValues } from "./service-managed-key.js";
 
 /**
  * Per-kind setup (kubebuilder's SetupWithManager): each controller registers the indexes and the
@@ -70,17 +73,24 @@ export function keyProtectorsOfLocalKey(secret: KubeObject, keyProtectors: KeyPr
     .map(keyOfObj);
 }
 
-/** The servers' indexes: by the KeyProtectors they name in spec or status (once, whichever controller asks first). */
+/**
+ * The servers' indexes (once, whichever controller asks first): by the KeyProtectors they name in
+ * spec or status, and by the key of a service-managed DEK (R7, R16: who is still under a previous
+ * service-managed key).
+ */
 export function indexServers(servers: Store<Server>): void {
-  if (!servers.hasIndex(BY_KEY_PROTECTOR)) servers.addIndex(BY_KEY_PROTECTOR, serverKeyProtectors);
+  if (servers.hasIndex(BY_KEY_PROTECTOR)) return;
+  servers.addIndex(BY_KEY_PROTECTOR, serverKeyProtectors);
+  servers.addIndex(BY_SERVICE_MANAGED_THUMBPRINT, serviceManagedIndexValues);
 }
 
 /**
- * The databases' indexes: by KeyProtector, by server, by primary (R17, R20, R21), by restore
+ * The databases' indexes: by KeyProtector, by service-managed key, by server, by primary (R17, R20, R21), by restore
  * source and restore key (R24, R31), by the thumbprints they lack (R20, R24).
  */
 export function indexDatabases(databases: Store<Database>): void {
   databases.addIndex(BY_KEY_PROTECTOR, databaseKeyProtectors);
+  databases.addIndex(BY_SERVICE_MANAGED_THUMBPRINT, serviceManagedIndexValues);
   databases.addIndex(BY_SERVER, serverIndexValues);
   databases.addIndex(BY_PRIMARY, primaryIndexValues);
   databases.addIndex(BY_RESTORE_SOURCE, restoreSourceIndexValues);
@@ -114,9 +124,17 @@ export function envelopeOwnerKeys(
   return owner ? [{ namespace: secret.metadata?.namespace ?? "", name: owner }] : [];
 }
 
-/** The servers a KeyProtector's change concerns (they name it in spec or status). */
-export function serversOfKeyProtector(kp: Kube<KeyProtector>, servers: Store<Server>): ObjectKey[] {
-  return servers.byIndex(BY_KEY_PROTECTOR, keyProtectorIndexValue(kp)).map(keyOfObj);
+/**
+ * The servers a KeyProtector's change concerns: they name it in spec or status (the
+ * service-managed key: every server on it), or their DEK is still under its key (a previous
+ * service-managed key, R16).
+ */
+export function serversOfKeyProtector(
+  kp: Kube<KeyProtector>,
+  servers: Store<Server>,
+  smk: ServiceManagedKey,
+): ObjectKey[] {
+  return dependantsIn(kp, servers, smk).map(keyOfObj);
 }
 
 /**
@@ -128,17 +146,17 @@ export function serversOfKeyProtector(kp: Kube<KeyProtector>, servers: Store<Ser
 export function databasesOfKeyProtector(
   kp: Kube<KeyProtector>,
   databases: Store<Database>,
+  smk: ServiceManagedKey,
   servers?: Store<Server>,
 ): ObjectKey[] {
-  const value = keyProtectorIndexValue(kp);
   const thumbprint = kp.status?.thumbprint;
   const ns = kp.metadata.namespace;
   return unique(
     [
-      ...databases.byIndex(BY_KEY_PROTECTOR, value),
+      ...dependantsIn(kp, databases, smk),
       ...databases.byIndex(BY_RESTORE_KEY, `${ns}/${kp.metadata.name}`),
       ...(thumbprint ? databases.byIndex(BY_MISSING_THUMBPRINT, `${ns}/${thumbprint}`) : []),
-      ...(servers ? servers.byIndex(BY_KEY_PROTECTOR, value) : []).flatMap((s) =>
+      ...(servers ? servers.byIndex(BY_KEY_PROTECTOR, keyProtectorIndexValue(kp, smk)) : []).flatMap((s) =>
         databases.byIndex(BY_SERVER, `${s.metadata.namespace}/${s.metadata.name}`),
       ),
     ].map(keyOfObj),
@@ -211,7 +229,7 @@ export function setupServerController(ctx: ControllerContext, options: Options):
   indexServers(ctx.servers.store);
   return new Controller({ name: "encryptedserver", reconciler: new ServerReconciler(ctx), ...options })
     .watchPrimary(ctx.servers)
-    .watch(ctx.keyProtectors, (kp) => serversOfKeyProtector(kp, ctx.servers.store))
+    .watch(ctx.keyProtectors, (kp) => serversOfKeyProtector(kp, ctx.servers.store, ctx.smk))
     .watch(ctx.envelopes, (secret) => envelopeOwnerKeys(secret, "EncryptedServer"));
 }
 
@@ -222,7 +240,9 @@ export function setupDatabaseController(ctx: ControllerContext, options: Options
   indexServers(ctx.servers.store);
   return new Controller({ name: "encrypteddatabase", reconciler: new DatabaseReconciler(ctx), ...options })
     .watchPrimary(ctx.databases)
-    .watch(ctx.keyProtectors, (kp) => databasesOfKeyProtector(kp, ctx.databases.store, ctx.servers.store))
+    .watch(ctx.keyProtectors, (kp) =>
+      databasesOfKeyProtector(kp, ctx.databases.store, ctx.smk, ctx.servers.store),
+    )
     .watch(ctx.servers, (s) => databasesOfServer(s, ctx.databases.store))
     .watch(ctx.databases, (d) => databasePeers(d, ctx.databases.store))
     .watch(ctx.envelopes, (secret) => databasesOfEnvelope(secret, ctx.databases.store));

@@ -166,6 +166,20 @@ export class Metrics {
     },
   });
 
+  private singlePointOfLossSource: () => Array<{ kind: string; count: number }> = () => [];
+
+  readonly serviceManagedSinglePointOfLoss = new Gauge({
+    name: "tde_service_managed_single_point_of_loss",
+    help: "DEKs wrapped only by the Local service-managed key (R7), lost if its Secret or namespace is deleted, by owner kind, from the informer caches at scrape time; 0 once each has a second wrap under a key kept elsewhere, or the service-managed key is in a vault.",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.serviceManagedSinglePointOfLoss.reset();
+      for (const { kind, count } of this.singlePointOfLossSource())
+        this.serviceManagedSinglePointOfLoss.set({ kind }, count);
+    },
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     // counters an alert takes the increase() of exist from the start: a series first seen at 1
     // would show no increase, and TDERotationFailed could never fire on a single failure
@@ -183,6 +197,11 @@ export class Metrics {
 
   setEnvelopeLossSource(source: () => Array<{ kind: string; reason: string; count: number }>): void {
     this.envelopeLossSource = source;
+  }
+
+  /** R7: the DEKs on the Local service-managed key alone, by kind, counted at scrape time. */
+  setSinglePointOfLossSource(source: () => Array<{ kind: string; count: number }>): void {
+    this.singlePointOfLossSource = source;
   }
 
   /** The cached servers and databases `tde_rotations_blocked` is counted from at scrape time. */

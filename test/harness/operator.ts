@@ -33,6 +33,12 @@ export interface TestOperatorOptions {
   /** every log line of the operator at `logLevel` (default info), as a person on call reads it */
   logSink?: (line: string) => void;
   logLevel?: LogLevel;
+  /** R7: --service-managed-key (default: the operator's own Local key) */
+  serviceManagedKey?: { namespace: string; name: string };
+  /** R16: --retained-wrap-retention in ms (default 2h) */
+  retainedWrapRetentionMs?: number;
+  /** an Azure Key Vault provider (e.g. against Lowkey Vault), counted like the Local one; default none */
+  azure?: KekProvider;
 }
 
 /**
@@ -73,7 +79,10 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
     };
   };
   const provider = counting(options.wrapLocal ? options.wrapLocal(local) : local);
-  const kms: KmsRegistry = new DefaultKmsRegistry({ local: provider });
+  const kms: KmsRegistry = new DefaultKmsRegistry({
+    local: provider,
+    ...(options.azure ? { azure: counting(options.azure) } : {}),
+  });
   const config: OperatorConfig = {
     kubeconfig: undefined,
     operatorNamespace: options.operatorNamespace,
@@ -87,6 +96,10 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
     leaderElection: false,
     leaseName: "tde-test",
     identity: "test",
+    ...(options.serviceManagedKey ? { serviceManagedKey: options.serviceManagedKey } : {}),
+    ...(options.retainedWrapRetentionMs === undefined
+      ? {}
+      : { retainedWrapRetentionMs: options.retainedWrapRetentionMs }),
   };
   const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? false });
   // debug level, into the run directory for the run-wide leak scan (and to stderr with TDE_TEST_LOG)

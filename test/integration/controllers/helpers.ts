@@ -109,6 +109,33 @@ export async function readEnvelope(a: Api, namespace: string, name: string): Pro
   return decodeEnvelopeSecret(secret as { type?: string; data?: Record<string, string> });
 }
 
+/** A server or a database, by kind. */
+export type ResourceKind = "EncryptedServer" | "EncryptedDatabase";
+
+/** The envelope a server's or a database's status names (R2). */
+export async function envelopeOfResource(
+  a: Api,
+  kind: ResourceKind,
+  namespace: string,
+  name: string,
+): Promise<Envelope> {
+  const o = await a.get<EncryptedServer | EncryptedDatabase>(kind, namespace, name);
+  return readEnvelope(a, namespace, o.status?.envelopeSecretName ?? "");
+}
+
+/** The protector a status records: a server's `protector`, a database's `effectiveProtector` (R9, R13). */
+export function recordedProtector(
+  o: EncryptedServer | EncryptedDatabase,
+): { type?: string; keyID?: string; thumbprint?: string } | undefined {
+  const status = o.status as
+    | {
+        protector?: { type?: string; thumbprint?: string };
+        effectiveProtector?: { type?: string; thumbprint?: string };
+      }
+    | undefined;
+  return status?.protector ?? status?.effectiveProtector;
+}
+
 /** Unwraps a wrap of the envelope with the Local provider as a tenant would, and checks the KCV (R2). */
 export async function unwrapsWithKcv(
   a: Api,

@@ -31,6 +31,7 @@ const everything = [
   "azure.tokenExchangeAudience=api://AzureADTokenExchangeUSGov",
   "azure.httpsProxy=http://proxy.corp:3128",
   "azure.noProxy=.svc\\,.cluster.local",
+  "operator.serviceManagedKey=platform-kek",
 ];
 
 async function render(release: string, namespace: string, set: string[] = []): Promise<Manifest[]> {
@@ -300,7 +301,28 @@ describe("R30 the Helm chart", () => {
     expect(plain.volumes.map((v) => v.name)).toEqual(["tmp"]);
   });
 
-  it("R28 alerts on key access lost, inaccessible resources, blocked rotations and keys expiring in 30 days", async () => {
+  it("R7 operator.serviceManagedKey reaches the operator as --service-managed-key, absent by default; a value that is not a KeyProtector reference is refused", async () => {
+    type Deployment = Manifest & { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+    const args = async (set: string[]) =>
+      (find(await render("tde", "tde-system", set), "Deployment") as Deployment).spec.template.spec
+        .containers[0]!.args;
+    expect(await args(["operator.serviceManagedKey=platform-kek"])).toContain(
+      "--service-managed-key=platform-kek",
+    );
+    expect(await args(["operator.serviceManagedKey=keys/vault-kek"])).toContain(
+      "--service-managed-key=keys/vault-kek",
+    );
+    expect((await args([])).filter((a) => a.startsWith("--service-managed-key"))).toEqual([]);
+    for (const bad of ["Platform-KEK", "a/b/c", "keys/"]) {
+      const refused = await helm(["template", "x", chart, "--set", `operator.serviceManagedKey=${bad}`]).then(
+        () => "",
+        (err: { stderr?: string }) => err.stderr ?? String(err),
+      );
+      expect(refused, bad).toMatch(/serviceManagedKey/);
+    }
+  });
+
+  it("R28 alerts on key access lost, inaccessible resources, blocked rotations, keys expiring in 30 days and R7 DEKs on the Local service-managed key alone", async () => {
     const manifests = await render("tde", "tde-system", ["prometheusRule.enabled=true"]);
     const rule = find(manifests, "PrometheusRule") as Manifest & {
       spec: { groups: { rules: { alert: string; expr: string }[] }[] };
@@ -311,6 +333,9 @@ describe("R30 the Helm chart", () => {
     expect(alerts.TDERotationBlocked).toContain("tde_rotations_blocked");
     expect(alerts.TDERotationFailed).toContain('tde_rotations_total{result="error"}');
     expect(alerts.TDEKeyExpiringSoon).toBe("(tde_key_expiry_timestamp_seconds - time()) < 2592000");
+    expect(alerts.TDEServiceManagedKeySinglePointOfLoss).toBe(
+      "sum by (kind) (tde_service_managed_single_point_of_loss) > 0",
+    );
     const dashboard = find(
       await render("tde", "tde-system", ["grafanaDashboard.enabled=true"]),
       "ConfigMap",

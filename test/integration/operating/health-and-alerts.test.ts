@@ -171,6 +171,8 @@ beforeAll(async () => {
   faults.fail(ns, "key-grace-kek", "VaultUnreachable");
   faults.fail(ns, "key-lost-kek", "KeyDisabled");
   await a.create("EncryptedServer", ns, "srv-no-kp", customer("absent-kp"));
+  // R7: a DEK wrapped only by the operator's Local service-managed key (a single point of loss)
+  await a.create("EncryptedServer", ns, "srv-service-managed", { protector: { type: "ServiceManaged" } });
   await a.create("EncryptedDatabase", ns, "db-no-server", { serverRef: { name: "absent-server" } });
   await a.create("EncryptedServer", unwatched, "brand-new", customer("key-ok"));
   await a.patch("EncryptedDatabase", ns, "db-refused", {
@@ -249,6 +251,14 @@ const rows: Row[] = [
     name: "KeyProtector Ready",
     read: () => get("KeyProtector", ns, "key-ok"),
     until: readyTrue,
+    kstatus: "Current",
+    argo: "Healthy",
+    says: "the key may protect DEKs",
+  },
+  {
+    name: "R7 the Local service-managed key with a DEK on it alone: SinglePointOfLoss=True, and the KeyProtector still Ready",
+    read: () => get("KeyProtector", opNs, "tde-service-managed"),
+    until: (o) => cond(o, "SinglePointOfLoss")?.status === "True",
     kstatus: "Current",
     argo: "Healthy",
     says: "the key may protect DEKs",
@@ -498,7 +508,8 @@ describe("R28 alerts fire on what the operator exports, and stay silent while he
         /tde_rotations_blocked\{[^}]*\} 1/.test(t) &&
         /tde_resources\{kind="EncryptedDatabase",state="Inaccessible"\} 1/.test(t) &&
         /tde_rotations_total\{kind="EncryptedDatabase",result="error"\}/.test(t) &&
-        t.includes('keyprotector="key-soon"'),
+        t.includes('keyprotector="key-soon"') &&
+        t.includes('tde_service_managed_single_point_of_loss{kind="EncryptedServer"} 1'),
       60_000,
     );
     await scrape();
@@ -556,6 +567,11 @@ describe("R28 alerts fire on what the operator exports, and stay silent while he
       TDEKeyExpiringSoon: {
         eval_time: "15m",
         exp_alerts: [{ exp_labels: { ...warning, namespace: ns, keyprotector: "key-soon" } }],
+      },
+      // for 30m: unhealthy from 10m
+      TDEServiceManagedKeySinglePointOfLoss: {
+        eval_time: "45m",
+        exp_alerts: [{ exp_labels: { ...warning, kind: "EncryptedServer" } }],
       },
     };
     expect(Object.keys(firing).sort()).toEqual([...alerts].sort());

@@ -218,6 +218,17 @@ const rows: Row[] = [
     expect: "",
     reason: "Reconciled",
   },
+  {
+    name: "R7 KeyProtector of the Local service-managed key with DEKs on it alone: a warning, still healthy",
+    kind: "KeyProtector",
+    conditions: [
+      c("Ready", "True", "Reconciled"),
+      c("Accessible", "True", "KeyAccessible"),
+      c("SinglePointOfLoss", "True", "OnlyWrappedByLocalKey"),
+    ],
+    expect: "",
+    reason: "Reconciled",
+  },
   ...(["KeyDisabled", "KeyExpired", "KeyNotFound", "PermissionDenied", "AuthenticationFailed"] as const).map(
     (reason): Row => ({
       name: `KeyProtector ${reason}: a person must act`,

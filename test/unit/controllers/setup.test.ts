@@ -44,6 +44,12 @@ const smk = () => {
   kp.metadata.labels = { "app.kubernetes.io/managed-by": "tde-operator" };
   return kp;
 };
+/** the operator setting's default: its own Local key in its namespace */
+const config = {
+  namespace: "tde-system",
+  keyProtectorName: SERVICE_MANAGED_KEY_PROTECTOR,
+  operatorNamespace: "tde-system",
+};
 const names = (keys: { namespace: string; name: string }[]) =>
   keys.map((k) => `${k.namespace}/${k.name}`).sort();
 
@@ -78,7 +84,7 @@ describe("servers by KeyProtector (R10: a key's event wakes exactly its dependan
       [],
     ],
   ])("%s", (_n, kp, want) => {
-    expect(names(serversOfKeyProtector(kp, servers))).toEqual(want);
+    expect(names(serversOfKeyProtector(kp, servers, config))).toEqual(want);
   });
 });
 
@@ -124,7 +130,7 @@ describe("databases by KeyProtector, server and replication peers", () => {
     ],
     ["R31 nothing in another namespace", keyProtector("b", "kp"), []],
   ])("%s", (_n, kp, want) => {
-    expect(names(databasesOfKeyProtector(kp, databases))).toEqual(want);
+    expect(names(databasesOfKeyProtector(kp, databases, config))).toEqual(want);
   });
 
   it("R13 a server's change wakes its databases (they may inherit its protector)", () => {
@@ -251,13 +257,13 @@ describe("both ends of every reference (R19 R20 R21 R24 R31)", () => {
   });
 
   it("R24 a KeyProtector named in spec.restore.keys wakes the restore", () => {
-    expect(names(databasesOfKeyProtector(keyProtector("t", "rk"), databases, servers))).toEqual([
+    expect(names(databasesOfKeyProtector(keyProtector("t", "rk"), databases, config, servers))).toEqual([
       "t/restored",
     ]);
   });
 
   it("R13 a server's KeyProtector wakes the databases on that server before they record a protector", () => {
-    expect(names(databasesOfKeyProtector(keyProtector("a", "srv-kp"), databases, servers))).toEqual([
+    expect(names(databasesOfKeyProtector(keyProtector("a", "srv-kp"), databases, config, servers))).toEqual([
       "a/inherits",
     ]);
   });
@@ -267,12 +273,16 @@ describe("both ends of every reference (R19 R20 R21 R24 R31)", () => {
       database("t", "lacking", {}, { missingThumbprints: [tp("e")] } as EncryptedDatabase["status"]),
     );
     expect(
-      names(databasesOfKeyProtector(keyProtector("t", "any", { thumbprint: tp("e") }), databases)),
+      names(databasesOfKeyProtector(keyProtector("t", "any", { thumbprint: tp("e") }), databases, config)),
     ).toEqual(["t/lacking"]);
-    expect(databasesOfKeyProtector(keyProtector("u", "any", { thumbprint: tp("e") }), databases)).toEqual([]);
+    expect(
+      databasesOfKeyProtector(keyProtector("u", "any", { thumbprint: tp("e") }), databases, config),
+    ).toEqual([]);
     // found it: the index forgets it
     databases.upsert(database("t", "lacking", {}, {} as EncryptedDatabase["status"]));
-    expect(databasesOfKeyProtector(keyProtector("t", "any", { thumbprint: tp("e") }), databases)).toEqual([]);
+    expect(
+      databasesOfKeyProtector(keyProtector("t", "any", { thumbprint: tp("e") }), databases, config),
+    ).toEqual([]);
   });
 
   it("R7 R33 a Local KEK Secret wakes the KeyProtectors naming it, in its namespace only", () => {

@@ -25,6 +25,7 @@ describe("operator flags", () => {
       "lease-name",
       "identity",
       "retained-wrap-retention",
+      "service-managed-key",
       "azure-ca-file",
       "azure-disable-challenge-resource-verification",
       "azure-authority-host",
@@ -62,6 +63,81 @@ describe("operator flags", () => {
     expect(c.azure).toEqual({
       disableChallengeResourceVerification: true,
       tokenExchangeAudience: "api://AzureADTokenExchangeUSGov",
+    });
+  });
+
+  describe("R7 --service-managed-key: the KeyProtector serving as the service-managed key", () => {
+    it("absent by default: the operator's own Local key", () => {
+      expect(parseConfig([]).serviceManagedKey).toBeUndefined();
+    });
+
+    it.each<[string, string[], Record<string, string>, { namespace: string; name: string }]>([
+      [
+        "a name: in the operator's namespace",
+        ["--service-managed-key", "platform-kek"],
+        {},
+        { namespace: "tde-system", name: "platform-kek" },
+      ],
+      [
+        "a name with --operator-namespace",
+        ["--operator-namespace", "ops", "--service-managed-key", "platform-kek"],
+        {},
+        { namespace: "ops", name: "platform-kek" },
+      ],
+      [
+        "NAMESPACE/NAME",
+        ["--service-managed-key=keys/vault.kek"],
+        {},
+        { namespace: "keys", name: "vault.kek" },
+      ],
+      [
+        "from the environment",
+        [],
+        { TDE_SERVICE_MANAGED_KEY: "keys/vault-kek" },
+        { namespace: "keys", name: "vault-kek" },
+      ],
+      [
+        "the flag wins over the environment",
+        ["--service-managed-key", "flag-kek"],
+        { TDE_SERVICE_MANAGED_KEY: "env-kek" },
+        { namespace: "tde-system", name: "flag-kek" },
+      ],
+      [
+        "a watched namespace",
+        ["--watch-namespaces", "shop,keys", "--service-managed-key", "keys/kek"],
+        {},
+        { namespace: "keys", name: "kek" },
+      ],
+    ])("%s", (_n, argv, env, want) => {
+      const saved = { ...process.env };
+      Object.assign(process.env, env);
+      try {
+        expect(parseConfig(argv).serviceManagedKey).toEqual(want);
+      } finally {
+        process.env = saved;
+      }
+    });
+
+    it.each<[string, string[], RegExp]>([
+      [
+        "not a reference",
+        ["--service-managed-key", "a/b/c"],
+        /--service-managed-key: "a\/b\/c" is not a KeyProtector reference: name a KeyProtector as NAME/,
+      ],
+      ["an upper-case name", ["--service-managed-key", "Platform"], /is not a KeyProtector reference/],
+      ["an empty namespace", ["--service-managed-key", "/kek"], /is not a KeyProtector reference/],
+      [
+        "a namespace longer than 63",
+        ["--service-managed-key", `${"n".repeat(64)}/kek`],
+        /is not a KeyProtector reference/,
+      ],
+      [
+        "a namespace the operator does not watch",
+        ["--watch-namespaces", "shop", "--service-managed-key", "keys/kek"],
+        /namespace keys, which the operator does not watch: add keys to --watch-namespaces, or keep the KeyProtector in the operator's namespace tde-system/,
+      ],
+    ])("refused with the flag and the fix: %s", (_n, argv, error) => {
+      expect(() => parseConfig(argv)).toThrow(error);
     });
   });
 });
