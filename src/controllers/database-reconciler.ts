@@ -242,7 +242,8 @@ export class DatabaseReconciler implements Reconciler {
           resolved.notReadyMessage ??
             `waiting for the protector's key to be accessible: ${resolved.access.detail ?? ""}`,
         );
-        return finish();
+        // R33: a key not probed lately is looked at again by a timer (a probe that finds it as healthy as before is no event)
+        return finish(probeRecheckMs(resolved.access, ctx.probes?.intervalMs));
       }
       const owner = { kind: "EncryptedDatabase", name: key.name };
       /**

@@ -223,7 +223,9 @@ export class ServerReconciler implements Reconciler {
         resolved.notReadyMessage ??
           `waiting for the protector's key to be accessible before creating the DEK: ${resolved.access.detail ?? ""}`,
       );
-      return { result: await finishPass(ctx, EncryptedServerKind, ctx.servers, draft) };
+      // R33: a key not probed lately is looked at again by a timer (a probe that finds it as healthy as before is no event)
+      const recheck = probeRecheckMs(resolved.access, ctx.probes?.intervalMs);
+      return { result: await finishPass(ctx, EncryptedServerKind, ctx.servers, draft, recheck) };
     }
     let envelope: EnvelopeSecret;
     try {
