@@ -7,6 +7,7 @@ import {
 } from "../api/index.js";
 import { isOwnerBindingError, sameOwner } from "../crypto/index.js";
 import type { KubeObject, Result, Store } from "../runtime/index.js";
+import { probeRecheckMs } from "./access-state.js";
 import type { EnvelopeSecret, Kek, OwnerCheck } from "./dek-operations.js";
 import type { KekResolution } from "./kek-resolution.js";
 import { ownerOf } from "./owner-binding.js";
@@ -21,7 +22,7 @@ type Resolved = Extract<KekResolution, { ok: true }>;
 
 /** R1, R19, R24: how a database without a DEK gets one, or what it waits for. */
 export type Provisioning =
-  | { kind: "wait"; block: ReadyBlock; restore?: { missing?: string[] } }
+  | { kind: "wait"; block: ReadyBlock; restore?: { missing?: string[] }; afterMs?: number }
   | { kind: "restore"; plan: Extract<RestorePlan, { ok: true }> }
   | { kind: "replica"; primary: Database; source: EnvelopeSecret }
   | { kind: "create" };
@@ -43,12 +44,16 @@ export function planProvisioning(o: {
   keyProtectors: Store<Kube<KeyProtector>>;
   envelopeOf: (namespace: string, name: string) => EnvelopeSecret | undefined;
   now: Date;
+  /** R33: a key not probed lately is looked at again after this long (no event would bring it back) */
+  probeIntervalMs?: number | undefined;
 }): Provisioning {
   const { db, resolved, primary } = o;
   if (o.block) return { kind: "wait", block: o.block };
-  if (!resolved.ready || !resolved.access.accessible)
+  if (!resolved.ready || !resolved.access.accessible) {
+    const recheck = probeRecheckMs(resolved.access, o.probeIntervalMs);
     return {
       kind: "wait",
+      ...(recheck !== undefined ? { afterMs: recheck } : {}),
       block: {
         reason: Reason.KeyProtectorNotReady,
         message:
@@ -56,6 +61,7 @@ export function planProvisioning(o: {
           `waiting for the protector's key to be accessible: ${resolved.access.detail ?? ""}`,
       },
     };
+  }
   if (db.spec.restore) {
     const plan = planRestore(db, o.databases, o.envelopes, o.keyProtectors, o.now);
     if (!plan.ok)
@@ -96,7 +102,7 @@ export async function provision(
       if (plan.restore.missing) draft.next.missingThumbprints = plan.restore.missing;
       draft.set(ConditionType.Restored, "False", plan.block.reason, plan.block.message);
     }
-    return { result: await frame.waitProvisioning(plan.block) };
+    return { result: await frame.waitProvisioning(plan.block, plan.afterMs) };
   }
   let made: { envelope: EnvelopeSecret } | { result: Result | undefined };
   if (plan.kind === "restore") {

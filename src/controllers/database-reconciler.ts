@@ -152,6 +152,7 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
         envelopes: ctx.envelopes.store,
         keyProtectors: ctx.keyProtectors.store,
         envelopeOf,
+        probeIntervalMs: ctx.probes?.intervalMs,
       });
       const made = await provision(frame, plan, target.kek);
       return "result" in made ? made : { ...made, target, ...(o.held ? { block: o.held } : {}) };

@@ -131,12 +131,16 @@ export class ServerReconciler extends OwnerReconciler<EncryptedServerStatus, Ser
     const { obj: server } = frame;
     if (!usable)
       return {
-        result: await frame.waitProvisioning({
-          reason: Reason.KeyProtectorNotReady,
-          message:
-            resolved.notReadyMessage ??
-            `waiting for the protector's key to be accessible before creating the DEK: ${resolved.access.detail ?? ""}`,
-        }),
+        result: await frame.waitProvisioning(
+          {
+            reason: Reason.KeyProtectorNotReady,
+            message:
+              resolved.notReadyMessage ??
+              `waiting for the protector's key to be accessible before creating the DEK: ${resolved.access.detail ?? ""}`,
+          },
+          // R33: a key not probed lately is looked at again by a timer (a probe that finds it as healthy as before is no event)
+          probeRecheckMs(resolved.access, ctx.probes?.intervalMs),
+        ),
       };
     let envelope: EnvelopeSecret;
     try {

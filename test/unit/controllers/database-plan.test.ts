@@ -240,6 +240,28 @@ describe("planProvisioning (R1 R19 R24): how a database without a DEK gets one",
     if (plan.kind === "wait") expect(plan.block.reason).toBe(reason);
   });
 
+  it.each<[string, Input["resolved"]["access"], number | undefined]>([
+    [
+      "R33 a key not probed lately: looked at again after a probe interval",
+      { accessible: false, unknown: { reason: "KeyNotProbed", message: "m" } },
+      10_000,
+    ],
+    [
+      "a key known to be inaccessible: its KeyProtector's change brings the database back",
+      { accessible: false, detail: "disabled" },
+      undefined,
+    ],
+  ])("%s", (_name, access, afterMs) => {
+    const plan = planProvisioning({
+      ...base,
+      db: database("a", "d"),
+      resolved: { ...resolved, access },
+      probeIntervalMs: 10_000,
+    });
+    expect(plan.kind).toBe("wait");
+    expect(plan.kind === "wait" ? plan.afterMs : "not a wait").toBe(afterMs);
+  });
+
   it("R24 a restore that waits records on Restored too (its plan says so)", () => {
     const plan = planProvisioning({
       ...base,
