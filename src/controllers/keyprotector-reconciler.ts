@@ -8,8 +8,8 @@ import {
   Reason,
   removeCondition,
   setCondition,
-  shortThumbprint,
 } from "../api/index.js";
+import type { KeyReference } from "../kms/provider.js";
 import type { Logger } from "../observability/logger.js";
 import {
   addFinalizer,
@@ -26,6 +26,7 @@ import type { KeyProber, ProbeOutcome } from "../watchdog/prober.js";
 import { deletionBlockedMessage, IN_USE_FINALIZER, protectionStep } from "./deletion-protection.js";
 import { withHealth } from "./health-status.js";
 import { keyReferenceOf, requirementsOf } from "./key-reference.js";
+import { statusFrom } from "./keyprotector-status.js";
 import { KeyProtectorKind, type Kube } from "./resources.js";
 import { writeRefusal } from "./write-refusal.js";
 
@@ -131,79 +132,40 @@ export class KeyProtectorReconciler implements Reconciler {
     );
   }
 
+  /** Probes to write again though fresh: their last status write met a 409, so it is decided again from the newer object. */
+  private readonly writePending = new Set<string>();
+
   private async pass(key: ObjectKey): Promise<Result | undefined> {
     const { keyProtectors, prober, probeIntervalMs, now } = this.deps;
-    let kp = keyProtectors.store.get(key.namespace, key.name);
-    if (!kp) {
-      this.probedSecretVersion.delete(`${key.namespace}/${key.name}`);
+    const id = `${key.namespace}/${key.name}`;
+    const found = keyProtectors.store.get(key.namespace, key.name);
+    if (!found) {
+      this.probedSecretVersion.delete(id);
+      this.writePending.delete(id);
       this.deps.onGone?.(key);
       return undefined;
     }
-    // R33: held while anything uses it; a deletion waits for its dependants, and the key is still
-    // probed meanwhile, so the watchdog keeps its clock on it (R10)
-    let blocked: string | undefined;
-    const client = this.deps.client;
-    if (client) {
-      const dependants = kp.metadata.deletionTimestamp ? (this.deps.dependants?.(kp) ?? []) : [];
-      const step = protectionStep({
-        deleting: Boolean(kp.metadata.deletionTimestamp),
-        protected: hasFinalizer(kp, IN_USE_FINALIZER),
-        dependants,
-      });
-      if (step === "add") kp = (await addFinalizer(client, KeyProtectorKind, kp, IN_USE_FINALIZER)).object;
-      if (step === "release") {
-        await removeFinalizer(client, KeyProtectorKind, kp, IN_USE_FINALIZER);
-        this.deps.onGone?.(key);
-        return undefined;
-      }
-      if (step === "wait")
-        blocked = deletionBlockedMessage(
-          `KeyProtector ${key.namespace}/${key.name}`,
-          dependants,
-          "Point them at another key (their DEKs are re-wrapped online) or delete them",
-        );
-    }
+    const protectedKp = await this.protect(found, key);
+    if ("result" in protectedKp) return protectedKp.result;
+    const { kp, blocked } = protectedKp;
     const secretBlocked = this.deps.keySecretBlocked?.(kp);
     const ref = keyReferenceOf(kp);
     const last = prober.lastProbe(ref);
-    const specChanged = kp.status?.observedGeneration !== kp.metadata.generation;
     const age = last ? now().getTime() - last.getTime() : Number.POSITIVE_INFINITY;
-    const protectionShown =
-      conditionMessage(kp.status?.conditions, ConditionType.DeletionBlocked) === blocked &&
-      conditionMessage(kp.status?.conditions, ConditionType.KeyDeletionBlocked) === secretBlocked;
     const secretVersion = this.deps.keySecretVersion?.(kp);
-    const probedAt = this.probedSecretVersion.get(`${key.namespace}/${key.name}`);
+    const probedAt = this.probedSecretVersion.get(id);
     const secretChanged = secretVersion !== undefined && probedAt !== undefined && probedAt !== secretVersion;
     const loss = this.deps.singlePointOfLoss?.(kp);
-    const lossBefore = findCondition(kp.status?.conditions, ConditionType.SinglePointOfLoss);
-    const lossShown =
-      lossBefore?.status === loss?.status &&
-      lossBefore?.reason === loss?.reason &&
-      lossBefore?.message === loss?.message;
-    if (!specChanged && !secretChanged && age < probeIntervalMs && protectionShown && lossShown) {
-      return { requeueAfterMs: probeIntervalMs - age };
-    }
-    if (secretVersion !== undefined)
-      this.probedSecretVersion.set(`${key.namespace}/${key.name}`, secretVersion);
-    let outcome = await prober.probe(ref, requirementsOf(kp), { force: secretChanged });
-    if (
-      this.deps.createLocalKey &&
-      ref.provider === "Local" &&
-      !kp.status?.keyID &&
-      !outcome.description &&
-      !outcome.access.ok &&
-      outcome.access.reason === "KeyNotFound"
-    ) {
-      const sizes = requirementsOf(kp).allowedKeySizes ?? [3072];
-      const size = sizes.includes(3072) ? 3072 : (sizes[0] ?? 3072);
-      await this.deps.createLocalKey(ref.namespace, ref.keyName, size);
-      this.deps.log.info("created a Local KEK on first use", {
-        namespace: ref.namespace,
-        key: ref.keyName,
-        size,
-      });
-      outcome = await prober.probe(ref, requirementsOf(kp), { force: true });
-    }
+    const shown =
+      !this.writePending.has(id) &&
+      kp.status?.observedGeneration === kp.metadata.generation &&
+      conditionMessage(kp.status?.conditions, ConditionType.DeletionBlocked) === blocked &&
+      conditionMessage(kp.status?.conditions, ConditionType.KeyDeletionBlocked) === secretBlocked &&
+      sameCondition(findCondition(kp.status?.conditions, ConditionType.SinglePointOfLoss), loss);
+    // R8: a key probed within the interval, whose status already says all there is, costs nothing
+    if (shown && !secretChanged && age < probeIntervalMs) return { requeueAfterMs: probeIntervalMs - age };
+    if (secretVersion !== undefined) this.probedSecretVersion.set(id, secretVersion);
+    const outcome = await this.probe(kp, ref, secretChanged);
     const next = statusFrom(kp, outcome, now());
     next.conditions = this.withHealth(
       kp,
@@ -214,36 +176,124 @@ export class KeyProtectorReconciler implements Reconciler {
         now(),
       ),
     );
-    if (blocked && conditionMessage(kp.status?.conditions, ConditionType.DeletionBlocked) !== blocked)
-      this.deps.warn?.(kp, Reason.InUse, blocked);
-    if (
-      secretBlocked &&
-      conditionMessage(kp.status?.conditions, ConditionType.KeyDeletionBlocked) !== secretBlocked
-    )
-      this.deps.warn?.(kp, Reason.InUse, secretBlocked);
-    const { written, object } = await this.deps.status.set(KeyProtectorKind, kp, next);
+    const outcomeOfWrite = await this.deps.status.write(KeyProtectorKind, kp, next);
     // the next pass reads what was written, not the cache before its watch event (an envelope's
     // change may bring it at once: R7), so a change is written and told once
-    if (written) keyProtectors.writeThrough(object);
-    const wasAccessible = findCondition(kp.status?.conditions, ConditionType.Accessible)?.status;
-    const isAccessible = outcome.access.ok ? "True" : "False";
-    if (wasAccessible !== isAccessible) {
-      const reason = outcome.access.ok ? Reason.KeyAccessible : outcome.access.reason;
-      this.deps.onAccessChange?.(kp, outcome.access.ok, reason, accessMessage(outcome));
+    if (outcomeOfWrite.written || outcomeOfWrite.conflict) keyProtectors.writeThrough(outcomeOfWrite.object);
+    if (outcomeOfWrite.conflict) {
+      // R27: decided from an object that is no longer the latest: decide again from the newer one
+      this.writePending.add(id);
+      return { requeue: true };
     }
-    this.deps.onProbed?.(kp, next);
-    if (loss?.status === "True" && lossBefore?.status !== "True")
-      this.deps.warn?.(kp, loss.reason, loss.message);
-    else if (loss?.status === "False" && lossBefore?.status === "True")
-      this.deps.notice?.(kp, Reason.SinglePointOfLossResolved, loss.message);
-    if (written)
+    this.writePending.delete(id);
+    this.tell(kp, { next, outcome, loss, blocked, secretBlocked });
+    if (outcomeOfWrite.written)
       this.deps.log.debug("key protector status updated", { namespace: key.namespace, name: key.name });
     return { requeueAfterMs: probeIntervalMs };
+  }
+
+  /**
+   * R33: held while anything uses it (the in-use finalizer); a deletion waits for its dependants
+   * and says which, and the key is still probed meanwhile so the watchdog keeps its clock on it
+   * (R10). Without a client nothing is protected.
+   */
+  private async protect(
+    kp: Kube<KeyProtector>,
+    key: ObjectKey,
+  ): Promise<{ kp: Kube<KeyProtector>; blocked: string | undefined } | { result: Result | undefined }> {
+    const client = this.deps.client;
+    if (!client) return { kp, blocked: undefined };
+    const deleting = Boolean(kp.metadata.deletionTimestamp);
+    const dependants = deleting ? (this.deps.dependants?.(kp) ?? []) : [];
+    const step = protectionStep({ deleting, protected: hasFinalizer(kp, IN_USE_FINALIZER), dependants });
+    if (step === "add")
+      return {
+        kp: (await addFinalizer(client, KeyProtectorKind, kp, IN_USE_FINALIZER)).object,
+        blocked: undefined,
+      };
+    if (step === "release") {
+      await removeFinalizer(client, KeyProtectorKind, kp, IN_USE_FINALIZER);
+      this.deps.onGone?.(key);
+      return { result: undefined };
+    }
+    const blocked =
+      step === "wait"
+        ? deletionBlockedMessage(
+            `KeyProtector ${key.namespace}/${key.name}`,
+            dependants,
+            "Point them at another key (their DEKs are re-wrapped online) or delete them",
+          )
+        : undefined;
+    return { kp, blocked };
+  }
+
+  /**
+   * R8: the probe (shared by every KeyProtector naming the same key within the interval; `force`
+   * when its Local KEK Secret changed). R7: a Local KeyProtector that never resolved a key gets
+   * one made on first use; a key that vanished later is reported KeyNotFound, never replaced.
+   */
+  private async probe(kp: Kube<KeyProtector>, ref: KeyReference, force: boolean): Promise<ProbeOutcome> {
+    const { prober } = this.deps;
+    const outcome = await prober.probe(ref, requirementsOf(kp), { force });
+    const neverResolved = ref.provider === "Local" && !kp.status?.keyID && !outcome.description;
+    if (
+      !this.deps.createLocalKey ||
+      !neverResolved ||
+      outcome.access.ok ||
+      outcome.access.reason !== "KeyNotFound"
+    )
+      return outcome;
+    const sizes = requirementsOf(kp).allowedKeySizes ?? [3072];
+    const size = sizes.includes(3072) ? 3072 : (sizes[0] ?? 3072);
+    await this.deps.createLocalKey(ref.namespace, ref.keyName, size);
+    this.deps.log.info("created a Local KEK on first use", {
+      namespace: ref.namespace,
+      key: ref.keyName,
+      size,
+    });
+    return prober.probe(ref, requirementsOf(kp), { force: true });
+  }
+
+  /** What a written status tells, once each: a deletion that waits, an access flip, a single point of loss starting or ending, the probe's metrics. */
+  private tell(
+    kp: Kube<KeyProtector>,
+    o: {
+      next: KeyProtectorStatus;
+      outcome: ProbeOutcome;
+      loss: ConditionInput | undefined;
+      blocked: string | undefined;
+      secretBlocked: string | undefined;
+    },
+  ): void {
+    const before = kp.status?.conditions;
+    for (const [type, message] of [
+      [ConditionType.DeletionBlocked, o.blocked],
+      [ConditionType.KeyDeletionBlocked, o.secretBlocked],
+    ] as const)
+      if (message && conditionMessage(before, type) !== message) this.deps.warn?.(kp, Reason.InUse, message);
+    const wasAccessible = findCondition(before, ConditionType.Accessible)?.status;
+    const { access } = o.outcome;
+    if (wasAccessible !== (access.ok ? "True" : "False"))
+      this.deps.onAccessChange?.(
+        kp,
+        access.ok,
+        access.ok ? Reason.KeyAccessible : access.reason,
+        accessMessage(o.outcome),
+      );
+    this.deps.onProbed?.(kp, o.next);
+    const lossBefore = findCondition(before, ConditionType.SinglePointOfLoss)?.status;
+    if (o.loss?.status === "True" && lossBefore !== "True")
+      this.deps.warn?.(kp, o.loss.reason, o.loss.message);
+    else if (o.loss?.status === "False" && lossBefore === "True")
+      this.deps.notice?.(kp, Reason.SinglePointOfLossResolved, o.loss.message);
   }
 }
 
 const conditionMessage = (conditions: Condition[] | undefined, type: string) =>
   findCondition(conditions, type)?.message;
+
+const sameCondition = (a: ConditionInput | undefined, b: ConditionInput | undefined) =>
+  a?.status === b?.status && a?.reason === b?.reason && a?.message === b?.message;
 
 /** R33: DeletionBlocked and KeyDeletionBlocked while a deletion waits; absent otherwise (no write for most). */
 function withProtection(
@@ -283,131 +333,4 @@ function accessMessage(outcome: ProbeOutcome): string {
     return `the key ${outcome.access.keyID} answered a wrap/unwrap round trip (get, wrapKey, unwrapKey proven)`;
   }
   return `${outcome.access.message} (failed at ${outcome.access.failedAt})`;
-}
-
-/**
- * The status a probe leads to. Times of the last probe and success move only when something else
- * changes (an outage starts or ends, the key changes): the live probe times are metrics, so a
- * healthy key costs no write per probe.
- */
-export function statusFrom(kp: KeyProtector, outcome: ProbeOutcome, now: Date): KeyProtectorStatus {
-  const prev = kp.status ?? {};
-  const gen = kp.metadata.generation;
-  const at = now.toISOString();
-  const d = outcome.description;
-  const next: KeyProtectorStatus = { ...prev, observedGeneration: gen };
-  if (d && !d.publicKeyKnown && prev.thumbprint && d.keyID !== prev.keyID) {
-    // R6: a new current version the vault will not show (disabled): its key is unknown, so the
-    // status keeps the key its dependants use and says it is not enabled; access is lost (R10).
-    next.enabled = false;
-  } else if (d) {
-    Object.assign(next, {
-      keyID: d.keyID,
-      keyVersion: d.version,
-      keyType: d.keyType,
-      keySize: d.keySize,
-      enabled: d.enabled,
-    });
-    if (d.thumbprint) {
-      next.thumbprint = d.thumbprint;
-      next.thumbprintShort = shortThumbprint(d.thumbprint);
-    }
-    setOptional(next, "notBefore", d.notBefore?.toISOString());
-    setOptional(next, "expiresOn", d.expiresOn?.toISOString());
-    setOptional(next, "recoveryLevel", d.recoveryLevel);
-    setOptional(next, "recoverableDays", d.recoverableDays);
-  }
-  const access = outcome.access;
-  next.provenPermissions = [...access.permissions];
-  let conditions = prev.conditions;
-  if (access.ok) {
-    const recovering = prev.keyAccessLostSince !== undefined || prev.lastSuccessTime === undefined;
-    const keyChanged = prev.keyID !== next.keyID;
-    if (recovering || keyChanged || specChangedSince(prev, gen)) {
-      next.lastProbeTime = at;
-      next.lastSuccessTime = at;
-    }
-    next.consecutiveFailures = 0;
-    delete next.keyAccessLostSince;
-    conditions = setCondition(
-      conditions,
-      {
-        type: ConditionType.Accessible,
-        status: "True",
-        reason: Reason.KeyAccessible,
-        message: `the key answered a wrap/unwrap round trip; permissions proven: ${access.permissions.join(", ")}`,
-      },
-      gen,
-      now,
-    );
-  } else {
-    next.lastProbeTime = at;
-    next.consecutiveFailures = (prev.consecutiveFailures ?? 0) + 1;
-    next.keyAccessLostSince = prev.keyAccessLostSince ?? at;
-    conditions = setCondition(
-      conditions,
-      {
-        type: ConditionType.Accessible,
-        status: "False",
-        reason: access.reason,
-        message: `${access.message}; dependants become Inaccessible when their grace period runs out. Fix the key or its permissions in the vault.`,
-      },
-      gen,
-      now,
-    );
-  }
-  const unmet = outcome.unmet;
-  next.unmetRequirements = unmet.map((u) => ({ reason: u.reason, message: u.message }));
-  conditions = setCondition(
-    conditions,
-    unmet.length === 0 && d
-      ? {
-          type: ConditionType.RequirementsMet,
-          status: "True",
-          reason: Reason.RequirementsMet,
-          message: "the key meets every requirement (R5)",
-        }
-      : {
-          type: ConditionType.RequirementsMet,
-          status: d ? "False" : "Unknown",
-          reason: unmet[0]?.reason ?? (d ? Reason.RequirementsMet : "KeyNotDescribed"),
-          message: d
-            ? unmet.map((u) => u.message).join("; ")
-            : "the key could not be read, so its requirements could not be checked",
-        },
-    gen,
-    now,
-  );
-  const ready = access.ok && unmet.length === 0 && d !== undefined;
-  conditions = setCondition(
-    conditions,
-    ready
-      ? {
-          type: ConditionType.Ready,
-          status: "True",
-          reason: Reason.Reconciled,
-          message: "the key may protect DEKs",
-        }
-      : {
-          type: ConditionType.Ready,
-          status: "False",
-          reason: access.ok ? (unmet[0]?.reason ?? "KeyNotDescribed") : access.reason,
-          message: access.ok
-            ? "the key does not meet its requirements: see RequirementsMet"
-            : "the key is not accessible: see Accessible",
-        },
-    gen,
-    now,
-  );
-  next.conditions = conditions;
-  return next;
-}
-
-function specChangedSince(prev: KeyProtectorStatus, gen: number | undefined): boolean {
-  return prev.observedGeneration !== gen;
-}
-
-function setOptional<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | undefined): void {
-  if (value === undefined) delete target[key];
-  else target[key] = value;
 }

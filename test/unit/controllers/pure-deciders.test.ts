@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import type { EncryptedDatabase, KeyProtector } from "../../../src/api/index.js";
 import { resolveKek } from "../../../src/controllers/kek-resolution.js";
-import { statusFrom } from "../../../src/controllers/keyprotector-reconciler.js";
+import { statusFrom } from "../../../src/controllers/keyprotector-status.js";
 import { envelopeRefusal } from "../../../src/controllers/owner-binding.js";
 import type { Kube } from "../../../src/controllers/resources.js";
 import { envelopeSecretName } from "../../../src/controllers/resources.js";
