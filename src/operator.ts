@@ -3,36 +3,23 @@ import { API_VERSION } from "./api/index.js";
 import type { OperatorConfig } from "./config.js";
 import type { ControllerContext } from "./controllers/context.js";
 import { DekOperations } from "./controllers/dek-operations.js";
-import { deletionBlockedMessage } from "./controllers/deletion-protection.js";
-import {
-  dependantsIn,
-  envelopeDependants,
-  keyProtectorDependants,
-  localKeyDependants,
-  SERVICE_MANAGED_KEY_PROTECTOR,
-} from "./controllers/dependants.js";
+import { dependantsIn, SERVICE_MANAGED_KEY_PROTECTOR } from "./controllers/dependants.js";
 import { reportsEnvelopeLoss } from "./controllers/envelope-stall.js";
 import { SERVICE_MANAGED_KEY_SETTING, type ServiceManagedKey } from "./controllers/kek-resolution.js";
 import { keyReferenceOf } from "./controllers/key-reference.js";
 import { probeIsStale } from "./controllers/key-to-watch.js";
-import { KeyProtectorReconciler } from "./controllers/keyprotector-reconciler.js";
+import { setupKeyProtectorController } from "./controllers/keyprotector-setup.js";
 import {
   ENVELOPE_LABEL,
   EncryptedDatabaseKind,
   EncryptedServerKind,
-  envelopeSecretName,
   KeyProtectorKind,
   type Kube,
   LOCAL_KEY_LABEL,
   SecretKind,
 } from "./controllers/resources.js";
-import { SecretProtectionReconciler } from "./controllers/secret-protection.js";
-import {
-  indexKeyProtectors,
-  keyProtectorsOfLocalKey,
-  setupDatabaseController,
-  setupServerController,
-} from "./controllers/setup.js";
+import { setupEnvelopeProtection, setupLocalKeyProtection } from "./controllers/secret-protection-setup.js";
+import { indexKeyProtectors, setupDatabaseController, setupServerController } from "./controllers/setup.js";
 import { SinglePointOfLossWatch } from "./controllers/single-point-of-loss.js";
 import { AzureKeyVaultProvider } from "./kms/azure-key-vault.js";
 import { azureProviderOptions } from "./kms/azure-settings.js";
@@ -41,11 +28,13 @@ import { withLimits } from "./kms/limits.js";
 import { LocalKeyProvider, SERVICE_MANAGED_KEY_NAME } from "./kms/local.js";
 import { secretsOverKubeClient } from "./kms/local-secrets.js";
 import { DefaultKmsRegistry, type KmsRegistry } from "./kms/provider.js";
+import { secretValueReader } from "./kms/secret-value.js";
 import type { Logger } from "./observability/logger.js";
 import type { Metrics } from "./observability/metrics.js";
+import { reconcileObserver } from "./observability/reconcile-observer.js";
 import {
   type ApiObserver,
-  Controller,
+  type Controller,
   EventRecorder,
   HttpKubeClient,
   type Informer,
@@ -126,34 +115,7 @@ export class Operator {
       requestTimeoutMs: LocalKeyProvider.DEFAULT_REQUEST_TIMEOUT_MS,
     });
     this.local = new LocalKeyProvider(secretsOverKubeClient(keyClient));
-    const kmsLimits = { concurrency: config.kmsConcurrency, ratePerSecond: config.kmsRateLimit };
-    const kms =
-      options.kms ??
-      new DefaultKmsRegistry({
-        // benchmarks: a vault's round trip added to every Local call (--local-kms-latency)
-        local: withLimits(withLatency(this.local, config.localKmsLatencyMs ?? 0), kmsLimits),
-        azure: withLimits(
-          new AzureKeyVaultProvider({
-            ...azureProviderOptions(config.azure),
-            readSecret: async (namespace, name, key) => {
-              const secret = await this.client.get<KubeObject & { data?: Record<string, string> }>(
-                SecretKind,
-                namespace,
-                name,
-              );
-              const value = secret.data?.[key];
-              if (value === undefined) throw new Error(`Secret ${namespace}/${name} has no key ${key}`);
-              return Buffer.from(value, "base64").toString("utf8");
-            },
-          }),
-          kmsLimits,
-        ),
-        observe: (o) =>
-          metrics.kmsDuration.observe(
-            { provider: o.provider, operation: o.operation, result: o.outcome },
-            o.seconds,
-          ),
-      });
+    const kms = options.kms ?? this.kmsRegistry();
     this.prober = new KeyProber(kms, {
       intervalMs: config.probeIntervalMs,
       now,
@@ -198,158 +160,13 @@ export class Operator {
         ? {}
         : { retainedWrapRetentionMs: config.retainedWrapRetentionMs }),
     };
-    const observer =
-      (name: string) =>
-      (r: {
-        result: string;
-        durationMs: number;
-        error?: unknown;
-        key: { namespace: string; name: string };
-      }) => {
-        metrics.reconciles.inc({ controller: name, result: r.result });
-        metrics.reconcileDuration.observe({ controller: name }, r.durationMs / 1000);
-        if (r.result === "error" || r.result === "terminal") {
-          log.warn("reconcile failed", {
-            controller: name,
-            namespace: r.key.namespace,
-            name: r.key.name,
-            error: r.error,
-          });
-        }
-      };
-
     // R7: the Local service-managed key as a single point of loss, read from the caches
     const singlePointOfLoss = new SinglePointOfLossWatch({
       envelopes: this.envelopes.store,
       keyProtectors: this.keyProtectors.store,
       smk: this.smk,
     });
-    const kpController = new Controller({
-      name: "keyprotector",
-      observer: observer("keyprotector"),
-      concurrency: Math.max(1, Math.min(config.workers, 8)),
-      reconciler: new KeyProtectorReconciler({
-        keyProtectors: this.keyProtectors,
-        status,
-        prober: this.prober,
-        probeIntervalMs: config.probeIntervalMs,
-        now,
-        log,
-        createLocalKey: async (namespace, name, size) => {
-          try {
-            await this.local.createKey(namespace, name, { size });
-          } catch (error) {
-            if ((error as { code?: number }).code !== 409) throw error;
-          }
-        },
-        onAccessChange: (kp, accessible, reason, message) => {
-          if (accessible) void events.normal(kp, "KeyAccessible", message);
-          else void events.warning(kp, reason, message);
-        },
-        client: this.client,
-        dependants: (kp) => keyProtectorDependants(kp, this.servers.store, this.databases.store, this.smk),
-        keySecretBlocked: (kp) => this.keySecretBlocked(kp),
-        keySecretVersion: (kp) =>
-          kp.spec.provider === "Local" && kp.spec.local
-            ? (this.localKeys.store.get(kp.metadata.namespace ?? "", kp.spec.local.secretRef.name)?.metadata
-                ?.resourceVersion ?? "")
-            : undefined,
-        warn: (kp, reason, message) => void events.warning(kp, reason, message),
-        notice: (kp, reason, message) => void events.normal(kp, reason, message),
-        singlePointOfLoss: (kp) => singlePointOfLoss.condition(kp),
-        onGone: (key) => {
-          // R28: a KeyProtector that is gone exports no key metrics (they would go stale)
-          const labels = { namespace: key.namespace, keyprotector: key.name };
-          metrics.keyAccessible.remove(labels);
-          metrics.keyAccessLostSeconds.remove(labels);
-          metrics.keyExpiry.remove(labels);
-        },
-        onProbed: (kp, st) => {
-          const labels = { namespace: kp.metadata.namespace ?? "", keyprotector: kp.metadata.name ?? "" };
-          const ok = st.conditions?.find((c) => c.type === "Accessible")?.status === "True";
-          metrics.keyAccessible.set(labels, ok ? 1 : 0);
-          metrics.keyAccessLostSeconds.set(
-            labels,
-            st.keyAccessLostSince ? (now().getTime() - Date.parse(st.keyAccessLostSince)) / 1000 : 0,
-          );
-          if (st.expiresOn) metrics.keyExpiry.set(labels, Date.parse(st.expiresOn) / 1000);
-        },
-      }),
-    })
-      .watchPrimary(
-        this.keyProtectors,
-        ({ type, old, obj }) =>
-          type !== "update" ||
-          old?.metadata.generation !== obj.metadata.generation ||
-          Boolean(old?.metadata.deletionTimestamp) !== Boolean(obj.metadata.deletionTimestamp),
-      )
-      // R33: a KeyProtector whose deletion waits looks again when a dependant changes or goes,
-      // and one whose Local KEK Secret's deletion waits shows it
-      .watch(this.servers, (s) => this.deletingKeyProtectors(s.metadata.namespace))
-      .watch(this.databases, (d) => this.deletingKeyProtectors(d.metadata.namespace))
-      .watch(this.localKeys, (secret) => keyProtectorsOfLocalKey(secret, this.keyProtectors.store))
-      // R7: an envelope's change may start or end the Local service-managed key's single point of loss
-      .watch(this.envelopes, () =>
-        singlePointOfLoss.localServiceManagedKey()
-          ? [{ namespace: this.smk.namespace, name: this.smk.keyProtectorName }]
-          : [],
-      );
-
-    // R33: envelope Secrets and Local KEK Secrets are held while something depends on them
-    const envelopeProtection = new Controller({
-      name: "envelope-protection",
-      observer: observer("envelope-protection"),
-      concurrency: Math.max(1, Math.min(config.workers, 4)),
-      reconciler: new SecretProtectionReconciler({
-        client: this.client,
-        secrets: this.envelopes,
-        events,
-        subject: (secret) => `the envelope Secret ${secret.metadata?.namespace}/${secret.metadata?.name}`,
-        dependants: (secret) => envelopeDependants(secret, this.servers.store, this.databases.store),
-        // an envelope retained after its owner was deleted is not held (a person may delete it)
-        protects: (secret) => envelopeDependants(secret, this.servers.store, this.databases.store).length > 0,
-        advice:
-          "Delete the resource that uses it (its deletionPolicy then decides), or leave the envelope in place",
-      }),
-    })
-      .watchPrimary(this.envelopes)
-      // an owner that goes (or starts going) lets its envelope go; its other changes do not matter here
-      .watch(this.servers, (s) => [envelopeKey(s, "EncryptedServer")], ownerLeaving)
-      .watch(this.databases, (d) => [envelopeKey(d, "EncryptedDatabase")], ownerLeaving);
-    const localKeyProtection = new Controller({
-      name: "local-key-protection",
-      observer: observer("local-key-protection"),
-      concurrency: 1,
-      reconciler: new SecretProtectionReconciler({
-        client: this.client,
-        secrets: this.localKeys,
-        events,
-        subject: (secret) => `the Local KEK Secret ${secret.metadata?.namespace}/${secret.metadata?.name}`,
-        dependants: (secret) => localKeyDependants(secret, this.keyProtectors.store, this.envelopes.store),
-        advice:
-          "Point the KeyProtectors at another key and let their dependants re-wrap, delete them, or delete the envelopes; deleting the key material would make those DEKs undecryptable",
-      }),
-    })
-      .watchPrimary(this.localKeys)
-      .watch(this.keyProtectors, (kp) => localKeyOf(kp))
-      .watch(this.envelopes, () => this.deletingLocalKeys());
-
-    const serverController = setupServerController(ctx, {
-      observer: observer("encryptedserver"),
-      concurrency: config.workers,
-    });
-    const databaseController = setupDatabaseController(ctx, {
-      observer: observer("encrypteddatabase"),
-      concurrency: config.workers,
-    });
-
-    this.controllers = [
-      kpController,
-      serverController,
-      databaseController,
-      envelopeProtection,
-      localKeyProtection,
-    ];
+    this.controllers = this.setupControllers(ctx, singlePointOfLoss);
     metrics.setStateSource(() => stateCounts(this.servers, this.databases));
     metrics.setEnvelopeLossSource(() => envelopeLossCounts(this.servers, this.databases));
     metrics.setSinglePointOfLossSource(() => singlePointOfLoss.counts());
@@ -361,6 +178,74 @@ export class Operator {
       for (const c of this.controllers) metrics.workqueueDepth.set({ controller: c.name }, c.queue.depth);
     }, 5_000);
     this.workqueueGauge.unref();
+  }
+
+  /** The KMS registry: the Local provider and Azure Key Vault, each behind the operator's KMS limits, timed as metrics. */
+  private kmsRegistry(): KmsRegistry {
+    const { config, metrics } = this.options;
+    const kmsLimits = { concurrency: config.kmsConcurrency, ratePerSecond: config.kmsRateLimit };
+    return new DefaultKmsRegistry({
+      // benchmarks: a vault's round trip added to every Local call (--local-kms-latency)
+      local: withLimits(withLatency(this.local, config.localKmsLatencyMs ?? 0), kmsLimits),
+      azure: withLimits(
+        new AzureKeyVaultProvider({
+          ...azureProviderOptions(config.azure),
+          readSecret: secretValueReader(this.client),
+        }),
+        kmsLimits,
+      ),
+      observe: (o) =>
+        metrics.kmsDuration.observe(
+          { provider: o.provider, operation: o.operation, result: o.outcome },
+          o.seconds,
+        ),
+    });
+  }
+
+  /** The five controllers, each set up beside its reconciler with the indexes and watches it relies on. */
+  private setupControllers(ctx: ControllerContext, singlePointOfLoss: SinglePointOfLossWatch): Controller[] {
+    const { config, metrics, log } = this.options;
+    const observer = reconcileObserver(metrics, log);
+    const kpController = setupKeyProtectorController(
+      {
+        ctx,
+        localKeys: this.localKeys,
+        prober: this.prober,
+        probeIntervalMs: config.probeIntervalMs,
+        operatorNamespace: config.operatorNamespace,
+        createLocalKey: async (namespace, name, size) => {
+          try {
+            await this.local.createKey(namespace, name, { size });
+          } catch (error) {
+            if ((error as { code?: number }).code !== 409) throw error;
+          }
+        },
+        singlePointOfLoss,
+      },
+      { observer: observer("keyprotector"), concurrency: Math.max(1, Math.min(config.workers, 8)) },
+    );
+    // R33: envelope Secrets and Local KEK Secrets are held while something depends on them
+    const envelopeProtection = setupEnvelopeProtection(ctx, {
+      name: "envelope-protection",
+      observer: observer("envelope-protection"),
+      workers: config.workers,
+    });
+    const localKeyProtection = setupLocalKeyProtection(ctx, this.localKeys, {
+      name: "local-key-protection",
+      observer: observer("local-key-protection"),
+      workers: config.workers,
+    });
+
+    const serverController = setupServerController(ctx, {
+      observer: observer("encryptedserver"),
+      concurrency: config.workers,
+    });
+    const databaseController = setupDatabaseController(ctx, {
+      observer: observer("encrypteddatabase"),
+      concurrency: config.workers,
+    });
+
+    return [kpController, serverController, databaseController, envelopeProtection, localKeyProtection];
   }
 
   private readonly workqueueGauge: NodeJS.Timeout;
@@ -390,39 +275,6 @@ export class Operator {
       for (const d of dependantsIn(kp, this.databases.store, this.smk))
         databaseController?.enqueue(keyOfObj(d));
     }
-  }
-
-  /**
-   * KeyProtectors being deleted that a change in this namespace may release, and those of the
-   * service-managed key's and the operator's namespaces (the service-managed key, a previous one).
-   */
-  private deletingKeyProtectors(namespace: string | undefined) {
-    const store = this.keyProtectors.store;
-    const namespaces = new Set([namespace, this.smk.namespace, this.options.config.operatorNamespace]);
-    return [...namespaces]
-      .flatMap((ns) => (ns === undefined ? [] : store.list(ns)))
-      .filter((kp) => kp.metadata.deletionTimestamp)
-      .map((kp) => keyOfObj(kp));
-  }
-
-  /** Local KEK Secrets being deleted: an envelope's change may release them. */
-  private deletingLocalKeys() {
-    return this.localKeys.store
-      .list()
-      .filter((s) => s.metadata?.deletionTimestamp)
-      .map((s) => ({ namespace: s.metadata?.namespace ?? "", name: s.metadata?.name ?? "" }));
-  }
-
-  /** R33: why the deletion of a Local KeyProtector's KEK Secret waits, when it does. */
-  private keySecretBlocked(kp: Kube<KeyProtector>): string | undefined {
-    if (kp.spec.provider !== "Local" || !kp.spec.local) return undefined;
-    const secret = this.localKeys.store.get(kp.metadata.namespace ?? "", kp.spec.local.secretRef.name);
-    if (!secret?.metadata?.deletionTimestamp) return undefined;
-    return deletionBlockedMessage(
-      `the Local KEK Secret ${secret.metadata.namespace}/${secret.metadata.name}`,
-      localKeyDependants(secret, this.keyProtectors.store, this.envelopes.store),
-      "Point this KeyProtector's dependants at another key (their DEKs are re-wrapped online), then delete this KeyProtector",
-    );
   }
 
   /** Starts the informers (safe on a standby replica: read-only). */
@@ -532,23 +384,6 @@ export function serviceManagedKeyOf(
     operatorNamespace: config.operatorNamespace,
     ...(configured ? { configured: true } : {}),
   };
-}
-
-function envelopeKey(
-  o: { metadata: { namespace?: string; name?: string } },
-  kind: "EncryptedServer" | "EncryptedDatabase",
-) {
-  return { namespace: o.metadata.namespace ?? "", name: envelopeSecretName(kind, o.metadata.name ?? "") };
-}
-
-function ownerLeaving({ type, obj }: { type: string; obj: KubeObject }): boolean {
-  return type === "delete" || Boolean(obj.metadata?.deletionTimestamp);
-}
-
-function localKeyOf(kp: Kube<KeyProtector>) {
-  return kp.spec.provider === "Local" && kp.spec.local
-    ? [{ namespace: kp.metadata.namespace ?? "", name: kp.spec.local.secretRef.name }]
-    : [];
 }
 
 function keyOfObj(o: { metadata: { namespace?: string; name?: string } }) {
