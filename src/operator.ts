@@ -33,8 +33,8 @@ import { AzureKeyVaultProvider } from "./kms/azure-key-vault.js";
 import { azureProviderOptions } from "./kms/azure-settings.js";
 import { withLatency } from "./kms/latency.js";
 import { withLimits } from "./kms/limits.js";
-import { LocalKeyProvider, SERVICE_MANAGED_KEY_NAME } from "./kms/local.js";
-import { secretsOverKubeClient } from "./kms/local-secrets.js";
+import { type LocalKeyCache, LocalKeyProvider, SERVICE_MANAGED_KEY_NAME } from "./kms/local.js";
+import { type SecretObject, secretsOverKubeClient } from "./kms/local-secrets.js";
 import { DefaultKmsRegistry, type KmsRegistry } from "./kms/provider.js";
 import type { Logger } from "./observability/logger.js";
 import type { Metrics } from "./observability/metrics.js";
@@ -119,7 +119,9 @@ export class Operator {
     const keyClient = new HttpKubeClient(kubeConfig, {
       requestTimeoutMs: LocalKeyProvider.DEFAULT_REQUEST_TIMEOUT_MS,
     });
-    this.local = new LocalKeyProvider(secretsOverKubeClient(keyClient));
+    this.local = new LocalKeyProvider(secretsOverKubeClient(keyClient), {
+      keyCache: localKeyCache(this.localKeys),
+    });
     const kmsLimits = { concurrency: config.kmsConcurrency, ratePerSecond: config.kmsRateLimit };
     const kms =
       options.kms ??
@@ -453,6 +455,18 @@ export class Operator {
       if (!isAlreadyExists(error)) throw error;
     }
   }
+}
+
+/**
+ * R7, R16: the Local provider's wraps and unwraps read their key Secret from the informer of Local
+ * KEK Secrets while its watch is open (a disabled or deleted version stops working when the watch
+ * delivers the change), and from the API server otherwise.
+ */
+export function localKeyCache(informer: Informer<KubeObject>): LocalKeyCache {
+  return {
+    get: (namespace, name) =>
+      informer.isWatching() ? (informer.store.get(namespace, name) as SecretObject | undefined) : undefined,
+  };
 }
 
 function envelopeKey(

@@ -118,6 +118,14 @@ export class Informer<T extends KubeObject = KubeObject> {
     return this.scopes.every((s) => this.synced.has(s));
   }
 
+  /**
+   * True while every namespace in scope is listed and its watch stream is open: the cache then
+   * lags the API server only by the watch's delivery.
+   */
+  isWatching(): boolean {
+    return this.hasSynced() && this.scopes.every((s) => this.watches.get(s)?.handle !== undefined);
+  }
+
   waitForSync(timeoutMs = 60_000): Promise<void> {
     if (this.hasSynced()) return Promise.resolve();
     return new Promise((resolve, reject) => {
