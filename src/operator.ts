@@ -13,6 +13,7 @@ import {
   SERVICE_MANAGED_KEY_PROTECTOR,
 } from "./controllers/dependants.js";
 import { reportsEnvelopeLoss } from "./controllers/envelope-stall.js";
+import { envelopeCacheForm } from "./controllers/envelope-summary.js";
 import type { ServiceManagedKey } from "./controllers/kek-resolution.js";
 import { keyReferenceOf } from "./controllers/key-reference.js";
 import { probeIsStale } from "./controllers/key-to-watch.js";
@@ -112,7 +113,11 @@ export class Operator {
     this.keyProtectors = this.informers.for<Kube<KeyProtector>>(KeyProtectorKind);
     this.servers = this.informers.for<Kube<EncryptedServer>>(EncryptedServerKind);
     this.databases = this.informers.for<Kube<EncryptedDatabase>>(EncryptedDatabaseKind);
-    this.envelopes = this.informers.for<KubeObject>(SecretKind, { labelSelector: `${ENVELOPE_LABEL}=true` });
+    // envelopes are cached as summaries (no wrapped bytes): an unwrap reads its envelope whole
+    this.envelopes = this.informers.for<KubeObject>(SecretKind, {
+      labelSelector: `${ENVELOPE_LABEL}=true`,
+      transform: envelopeCacheForm,
+    });
     this.localKeys = this.informers.for<KubeObject>(SecretKind, { labelSelector: `${LOCAL_KEY_LABEL}=true` });
 
     // the Local provider's "vault" calls: a client of their own, bounded by the provider's timeout

@@ -22,7 +22,7 @@ export type InformerSignal =
   | { type: "error"; namespace?: string; error: unknown; retryInMs: number }
   | { type: "handler-error"; error: unknown };
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   client: KubeClient;
   kind: ResourceKind;
   /** Watch only these namespaces (one list+watch each). Default: all namespaces. */
@@ -38,6 +38,30 @@ export interface InformerOptions {
   /** Page size of a relist. Default 500. */
   pageSize?: number;
   observer?: (signal: InformerSignal) => void;
+  /**
+   * What the cache keeps of each object (controller-runtime's cache transforms): applied to every
+   * listed, watched and written-through object, after the fields no reconciler reads are dropped
+   * (`metadata.managedFields`, the last-applied-configuration annotation). Must return a new
+   * object rather than change the one it is given (a written-through object is still the writer's).
+   */
+  transform?: (obj: T) => T;
+}
+
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+/** An object as the cache keeps it: without managedFields and the last-applied annotation, then `transform`. */
+export function cacheForm<T extends KubeObject>(obj: T, transform?: (obj: T) => T): T {
+  let out = obj;
+  const meta = obj.metadata;
+  if (meta && ("managedFields" in meta || (meta.annotations && LAST_APPLIED in meta.annotations))) {
+    const { managedFields: _m, ...rest } = meta;
+    if (rest.annotations && LAST_APPLIED in rest.annotations) {
+      const { [LAST_APPLIED]: _a, ...annotations } = rest.annotations;
+      rest.annotations = annotations;
+    }
+    out = { ...obj, metadata: rest };
+  }
+  return transform ? transform(out) : out;
 }
 
 type EndReason = "closed" | "silent" | "gone" | "interrupted" | "error" | "stopped";
@@ -64,7 +88,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private abort: AbortController | undefined;
   private loops: Promise<void>[] = [];
 
-  constructor(readonly options: InformerOptions) {
+  constructor(readonly options: InformerOptions<T>) {
     this.scopes = options.namespaces?.length ? [...new Set(options.namespaces)] : [undefined];
   }
 
@@ -198,7 +222,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       for (const item of page.items) {
         // list items omit apiVersion/kind; restore them so handlers see whole objects.
         const obj = { apiVersion: apiVersionOf(this.kind), kind: this.kind.kind, ...item } as T;
-        fresh.set(keyOf(obj), obj);
+        fresh.set(keyOf(obj), cacheForm(obj, this.options.transform));
       }
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion ?? rv;
@@ -266,7 +290,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           const old = this.store.remove(keyOf(obj));
           this.dispatch((h) => h.onDelete?.(old ?? obj));
         } else {
-          this.apply(obj, true);
+          this.apply(cacheForm(obj, this.options.transform), true);
         }
       };
       const onDone = (err: unknown) => {
@@ -326,7 +350,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     const key = keyOf(obj);
     // its watch event came first: every handler has heard of it already
     if (this.store.getByKey(key)?.metadata?.resourceVersion === obj.metadata?.resourceVersion) return;
-    this.store.upsert(obj);
+    this.store.upsert(cacheForm(obj, this.options.transform));
     this.writtenThrough.add(key);
   }
 
@@ -358,7 +382,10 @@ function ns(namespace: string | undefined): { namespace?: string } {
   return namespace === undefined ? {} : { namespace };
 }
 
-function selectors(o: InformerOptions): { labelSelector?: string; fieldSelector?: string } {
+function selectors(o: { labelSelector?: string; fieldSelector?: string }): {
+  labelSelector?: string;
+  fieldSelector?: string;
+} {
   return {
     ...(o.labelSelector ? { labelSelector: o.labelSelector } : {}),
     ...(o.fieldSelector ? { fieldSelector: o.fieldSelector } : {}),
