@@ -16,6 +16,8 @@ export interface OperatorProcessOptions {
   runFrom?: "built" | "source";
   /** NODE_OPTIONS for the operator process, e.g. "--max-old-space-size=160" (as the chart sets it) */
   nodeOptions?: string;
+  /** a folder for V8 CPU profiles of the operator process (node --cpu-prof; the built image only) */
+  cpuProfDir?: string;
   /** more flags and environment (the Azure settings for a vault that is not under *.vault.azure.net) */
   extraArgs?: string[];
   env?: Record<string, string>;
@@ -41,6 +43,7 @@ export class OperatorProcess {
     const port = await freePort();
     const built = (options.runFrom ?? "built") === "built";
     const args = [
+      ...(built && options.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfDir] : []),
       built ? "dist/src/main.js" : "src/main.ts",
       "--kubeconfig",
       options.kubeconfig,

@@ -17,6 +17,7 @@ export interface BenchSettings {
   logDir: string;
   runFrom: "built" | "source";
   nodeOptions?: string;
+  cpuProfDir?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -58,6 +59,7 @@ export class Bench {
       logFile: `${this.settings.logDir}/operator-${this.label}-${this.processes}.log`,
       runFrom: this.settings.runFrom,
       ...(this.settings.nodeOptions ? { nodeOptions: this.settings.nodeOptions } : {}),
+      ...(this.settings.cpuProfDir ? { cpuProfDir: this.settings.cpuProfDir } : {}),
     });
     return this.op;
   }
@@ -124,6 +126,8 @@ export class Bench {
       reconciles: diffRecord(m0.reconciles, m1.reconciles),
       peakRssMiB: round(op.peakRssBytes / MiB, 1),
       peakHeapUsedMiB: round(op.peakHeapUsedBytes / MiB, 1),
+      /** the operator's RSS before the first resource was created (its fixed cost) */
+      startRssMiB: round(m0.rssBytes / MiB, 1),
     };
   }
 
