@@ -32,6 +32,8 @@ export class OperatorProcess {
   /** the V8 heap in use (live objects plus garbage not yet collected), sampled with the RSS */
   peakHeapUsedBytes = 0;
   private sampler: NodeJS.Timeout | undefined;
+  /** what the V8 heap (committed, in use) and memory outside it were when RSS was at its peak */
+  atPeakRss = { heapTotalBytes: 0, heapUsedBytes: 0, externalBytes: 0 };
 
   private constructor(
     private readonly child: ChildProcess,
@@ -102,7 +104,14 @@ export class OperatorProcess {
     const res = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`);
     const samples = parseProm(await res.text());
     const m = OperatorMetrics.from(samples);
-    if (m.rssBytes > this.peakRssBytes) this.peakRssBytes = m.rssBytes;
+    if (m.rssBytes > this.peakRssBytes) {
+      this.peakRssBytes = m.rssBytes;
+      this.atPeakRss = {
+        heapTotalBytes: m.heapTotalBytes,
+        heapUsedBytes: m.heapUsedBytes,
+        externalBytes: m.externalBytes,
+      };
+    }
     if (m.heapUsedBytes > this.peakHeapUsedBytes) this.peakHeapUsedBytes = m.heapUsedBytes;
     return m;
   }
@@ -129,6 +138,8 @@ export class OperatorMetrics {
     readonly rssBytes: number,
     readonly workqueueDepth: number,
     readonly heapUsedBytes: number,
+    readonly heapTotalBytes = 0,
+    readonly externalBytes = 0,
   ) {}
 
   static from(samples: PromSample[]): OperatorMetrics {
@@ -147,6 +158,8 @@ export class OperatorMetrics {
       sumOf(samples, "tde_process_resident_memory_bytes"),
       sumOf(samples, "tde_workqueue_depth"),
       sumOf(samples, "tde_nodejs_heap_size_used_bytes"),
+      sumOf(samples, "tde_nodejs_heap_size_total_bytes"),
+      sumOf(samples, "tde_nodejs_external_memory_bytes"),
     );
   }
 
