@@ -1,5 +1,6 @@
 import { type BackoffPolicy, backoffDelay, sleep } from "./backoff.js";
 import { ApiError, isGone } from "./errors.js";
+import { internObject, StringTable } from "./intern.js";
 import type { KubeClient, WatchEvent, WatchHandle } from "./kube-client.js";
 import { apiVersionOf, type KubeObject, keyOf, type ResourceKind } from "./resource.js";
 import { type IndexFunc, Store } from "./store.js";
@@ -50,7 +51,7 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 
 /** An object as the cache keeps it: without managedFields and the last-applied annotation, then `transform`. */
-export function cacheForm<T extends KubeObject>(obj: T, transform?: (obj: T) => T): T {
+export function cacheForm<T extends KubeObject>(obj: T, transform?: (obj: T) => T, strings?: StringTable): T {
   let out = obj;
   const meta = obj.metadata;
   if (meta && ("managedFields" in meta || (meta.annotations && LAST_APPLIED in meta.annotations))) {
@@ -61,7 +62,8 @@ export function cacheForm<T extends KubeObject>(obj: T, transform?: (obj: T) => 
     }
     out = { ...obj, metadata: rest };
   }
-  return transform ? transform(out) : out;
+  out = transform ? transform(out) : out;
+  return strings ? internObject(out, strings) : out;
 }
 
 type EndReason = "closed" | "silent" | "gone" | "interrupted" | "error" | "stopped";
@@ -77,6 +79,8 @@ const MIN_HEALTHY_WATCH_MS = 1_000;
  */
 export class Informer<T extends KubeObject = KubeObject> {
   readonly store = new Store<T>();
+  /** equal strings of cached objects shared (intern.ts) */
+  private readonly strings = new StringTable();
   private readonly handlers = new Set<EventHandler<T>>();
   private readonly scopes: (string | undefined)[];
   private readonly synced = new Set<string | undefined>();
@@ -222,7 +226,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       for (const item of page.items) {
         // list items omit apiVersion/kind; restore them so handlers see whole objects.
         const obj = { apiVersion: apiVersionOf(this.kind), kind: this.kind.kind, ...item } as T;
-        fresh.set(keyOf(obj), cacheForm(obj, this.options.transform));
+        fresh.set(keyOf(obj), cacheForm(obj, this.options.transform, this.strings));
       }
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion ?? rv;
@@ -290,7 +294,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           const old = this.store.remove(keyOf(obj));
           this.dispatch((h) => h.onDelete?.(old ?? obj));
         } else {
-          this.apply(cacheForm(obj, this.options.transform), true);
+          this.apply(cacheForm(obj, this.options.transform, this.strings), true);
         }
       };
       const onDone = (err: unknown) => {
@@ -350,7 +354,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     const key = keyOf(obj);
     // its watch event came first: every handler has heard of it already
     if (this.store.getByKey(key)?.metadata?.resourceVersion === obj.metadata?.resourceVersion) return;
-    this.store.upsert(cacheForm(obj, this.options.transform));
+    this.store.upsert(cacheForm(obj, this.options.transform, this.strings));
     this.writtenThrough.add(key);
   }
 
