@@ -7,7 +7,7 @@
  * The private keys live only in the Secret's data; no message, error or description built here
  * contains them.
  */
-import { constants, createPublicKey, privateDecrypt, publicEncrypt } from "node:crypto";
+import { constants, privateDecrypt, publicEncrypt } from "node:crypto";
 import type { CoreV1Api } from "@kubernetes/client-node";
 import { type LoadedVersion, loadVersion, parseLocalKeyID, parseStoredKey } from "./local-key-format.js";
 import { LocalKeyStore } from "./local-key-store.js";
@@ -125,7 +125,7 @@ export class LocalKeyProvider implements KekProvider {
     this.assertUsable(loaded);
     const wrapped = publicEncrypt(
       {
-        key: createPublicKey(loaded.privateKey),
+        key: loaded.publicKey,
         padding: constants.RSA_PKCS1_OAEP_PADDING,
         oaepHash: "sha256",
       },
