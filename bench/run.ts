@@ -14,6 +14,7 @@ import { parseDuration } from "../src/api/duration.js";
 import { BenchCluster } from "./lib/cluster.js";
 import { lowkeyRun } from "./lib/lowkey.js";
 import { Bench, type BenchSettings } from "./lib/scenarios.js";
+import { seriesRun } from "./lib/series.js";
 import { round } from "./lib/util.js";
 
 const { values } = parseArgs({
@@ -35,6 +36,8 @@ const { values } = parseArgs({
     "node-options": { type: "string" },
     "lowkey-size": { type: "string" },
     only: { type: "string" },
+    series: { type: "string" },
+    "cpu-prof": { type: "string" },
     help: { type: "boolean", default: false },
   },
   strict: true,
@@ -59,7 +62,11 @@ if (values.help) {
       "  --only A,B            run only these parts: scaling, main (convergence, idle, restart,",
       "                        rotation, watchdog), lowkey (default: all three)",
       "  --node-options S      NODE_OPTIONS of the operator process, e.g. --max-old-space-size=160",
+      "  --cpu-prof DIR        a V8 CPU profile of each operator process into DIR (node --cpu-prof; open it in",
+      "                        Chrome DevTools or summarise it with scripts of your own)",
       "  --source              run the operator from source under tsx instead of the built image (dist/)",
+      "  --series A,B,C        instead of the other parts: convergence and rotation at each size, each with",
+      "                        its own operator, for ms/db and MiB per 1,000 databases (e.g. 1000,10000,30000)",
       "  --lowkey-size N       databases of the Lowkey Vault scenario (default size, at most 500); it runs",
       "                        when the harness finds a Lowkey Vault jar (LOWKEY_VAULT_JAR or its cache folder)",
       "",
@@ -81,6 +88,7 @@ const int = (s: string | undefined, name: string) => {
 };
 
 const size = int(values.size, "size");
+const series = values.series?.split(",").map((n) => int(n.trim(), "series"));
 const keys = int(values.keys, "keys");
 const servers = values.servers
   ? int(values.servers, "servers")
@@ -106,6 +114,7 @@ const settings: BenchSettings = {
   logDir,
   runFrom: values.source ? "source" : "built",
   ...(values["node-options"] ? { nodeOptions: values["node-options"] } : {}),
+  ...(values["cpu-prof"] ? { cpuProfDir: values["cpu-prof"] } : {}),
 };
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -131,6 +140,16 @@ async function main(): Promise<void> {
   }
   const cluster = await BenchCluster.start(log);
   try {
+    if (series) {
+      results.series = await seriesRun(
+        cluster,
+        settings,
+        series,
+        { keys, concurrency, grace: values.grace! },
+        log,
+      );
+      only.clear();
+    }
     if (only.has("scaling") && !values["skip-scaling"] && scalingSize < size) {
       log(`scaling: convergence at ${scalingSize} databases`);
       const small = new Bench(
@@ -208,7 +227,7 @@ async function main(): Promise<void> {
     await cluster.stop();
   }
   results.finishedAt = new Date().toISOString();
-  const file = join(resultsDir, `bench-${size}-${stamp}.json`);
+  const file = join(resultsDir, `bench-${series ? `series-${series.join("-")}` : size}-${stamp}.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(table());
   process.stdout.write(`\nfull figures: ${file}\noperator logs: ${logDir}\n`);
@@ -289,6 +308,13 @@ function table(): string {
       `ready ${s(re.readyMs)}, all reconciled ${s(re.reconciledMs)}, quiet ${s(re.settledMs)}`,
       `KMS beyond probes ${re.kmsBeyondProbes} (goal 0)`,
       `writes ${re.writesBeyondLease} (goal 0) ${JSON.stringify(re.writes)}; reads ${re.reads}`,
+    ]);
+  for (const p of (r.series as Any[] | undefined) ?? [])
+    rows.push([
+      `Series ${p.databases}`,
+      `convergence ${s(p.convergence.wallMs)} (${p.convergence.msPerDatabase} ms/db, ${p.convergence.ratioToFloor}× floor)`,
+      `rotation ${s(p.rotation.switchedMs)} (${p.rotation.msPerDek} ms/DEK, ${p.rotation.ratioToFloor}× floor, ${p.rotation.apiPerDek} API req/DEK)`,
+      `peak RSS ${p.peakRssMiB} MiB (start ${p.startRssMiB} MiB): ${p.mibPer1000Databases} MiB per 1,000 databases`,
     ]);
   const lk = r.lowkeyVault as Any | undefined;
   if (lk)

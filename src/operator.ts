@@ -5,6 +5,7 @@ import type { ControllerContext } from "./controllers/context.js";
 import { DekOperations } from "./controllers/dek-operations.js";
 import { dependantsIn, SERVICE_MANAGED_KEY_PROTECTOR } from "./controllers/dependants.js";
 import { reportsEnvelopeLoss } from "./controllers/envelope-stall.js";
+import { envelopeCacheForm } from "./controllers/envelope-summary.js";
 import { SERVICE_MANAGED_KEY_SETTING, type ServiceManagedKey } from "./controllers/kek-resolution.js";
 import { keyReferenceOf } from "./controllers/key-reference.js";
 import { probeIsStale } from "./controllers/key-to-watch.js";
@@ -25,8 +26,8 @@ import { AzureKeyVaultProvider } from "./kms/azure-key-vault.js";
 import { azureProviderOptions } from "./kms/azure-settings.js";
 import { withLatency } from "./kms/latency.js";
 import { withLimits } from "./kms/limits.js";
-import { LocalKeyProvider, SERVICE_MANAGED_KEY_NAME } from "./kms/local.js";
-import { secretsOverKubeClient } from "./kms/local-secrets.js";
+import { type LocalKeyCache, LocalKeyProvider, SERVICE_MANAGED_KEY_NAME } from "./kms/local.js";
+import { type SecretObject, secretsOverKubeClient } from "./kms/local-secrets.js";
 import { DefaultKmsRegistry, type KmsRegistry } from "./kms/provider.js";
 import { secretValueReader } from "./kms/secret-value.js";
 import type { Logger } from "./observability/logger.js";
@@ -107,14 +108,20 @@ export class Operator {
     indexKeyProtectors(this.keyProtectors.store);
     this.servers = this.informers.for<Kube<EncryptedServer>>(EncryptedServerKind);
     this.databases = this.informers.for<Kube<EncryptedDatabase>>(EncryptedDatabaseKind);
-    this.envelopes = this.informers.for<KubeObject>(SecretKind, { labelSelector: `${ENVELOPE_LABEL}=true` });
+    // envelopes are cached as summaries (no wrapped bytes): an unwrap reads its envelope whole
+    this.envelopes = this.informers.for<KubeObject>(SecretKind, {
+      labelSelector: `${ENVELOPE_LABEL}=true`,
+      transform: envelopeCacheForm,
+    });
     this.localKeys = this.informers.for<KubeObject>(SecretKind, { labelSelector: `${LOCAL_KEY_LABEL}=true` });
 
     // the Local provider's "vault" calls: a client of their own, bounded by the provider's timeout
     const keyClient = new HttpKubeClient(kubeConfig, {
       requestTimeoutMs: LocalKeyProvider.DEFAULT_REQUEST_TIMEOUT_MS,
     });
-    this.local = new LocalKeyProvider(secretsOverKubeClient(keyClient));
+    this.local = new LocalKeyProvider(secretsOverKubeClient(keyClient), {
+      keyCache: localKeyCache(this.localKeys),
+    });
     const kms = options.kms ?? this.kmsRegistry();
     this.prober = new KeyProber(kms, {
       intervalMs: config.probeIntervalMs,
@@ -383,6 +390,18 @@ export function serviceManagedKeyOf(
     keyProtectorName: named.name,
     operatorNamespace: config.operatorNamespace,
     ...(configured ? { configured: true } : {}),
+  };
+}
+
+/**
+ * R7, R16: the Local provider's wraps and unwraps read their key Secret from the informer of Local
+ * KEK Secrets while its watch is open (a disabled or deleted version stops working when the watch
+ * delivers the change), and from the API server otherwise.
+ */
+export function localKeyCache(informer: Informer<KubeObject>): LocalKeyCache {
+  return {
+    get: (namespace, name) =>
+      informer.isWatching() ? (informer.store.get(namespace, name) as SecretObject | undefined) : undefined,
   };
 }
 

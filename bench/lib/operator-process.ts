@@ -16,6 +16,8 @@ export interface OperatorProcessOptions {
   runFrom?: "built" | "source";
   /** NODE_OPTIONS for the operator process, e.g. "--max-old-space-size=160" (as the chart sets it) */
   nodeOptions?: string;
+  /** a folder for V8 CPU profiles of the operator process (node --cpu-prof; the built image only) */
+  cpuProfDir?: string;
   /** more flags and environment (the Azure settings for a vault that is not under *.vault.azure.net) */
   extraArgs?: string[];
   env?: Record<string, string>;
@@ -30,6 +32,8 @@ export class OperatorProcess {
   /** the V8 heap in use (live objects plus garbage not yet collected), sampled with the RSS */
   peakHeapUsedBytes = 0;
   private sampler: NodeJS.Timeout | undefined;
+  /** what the V8 heap (committed, in use) and memory outside it were when RSS was at its peak */
+  atPeakRss = { heapTotalBytes: 0, heapUsedBytes: 0, externalBytes: 0 };
 
   private constructor(
     private readonly child: ChildProcess,
@@ -41,6 +45,7 @@ export class OperatorProcess {
     const port = await freePort();
     const built = (options.runFrom ?? "built") === "built";
     const args = [
+      ...(built && options.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfDir] : []),
       built ? "dist/src/main.js" : "src/main.ts",
       "--kubeconfig",
       options.kubeconfig,
@@ -99,7 +104,14 @@ export class OperatorProcess {
     const res = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`);
     const samples = parseProm(await res.text());
     const m = OperatorMetrics.from(samples);
-    if (m.rssBytes > this.peakRssBytes) this.peakRssBytes = m.rssBytes;
+    if (m.rssBytes > this.peakRssBytes) {
+      this.peakRssBytes = m.rssBytes;
+      this.atPeakRss = {
+        heapTotalBytes: m.heapTotalBytes,
+        heapUsedBytes: m.heapUsedBytes,
+        externalBytes: m.externalBytes,
+      };
+    }
     if (m.heapUsedBytes > this.peakHeapUsedBytes) this.peakHeapUsedBytes = m.heapUsedBytes;
     return m;
   }
@@ -126,6 +138,8 @@ export class OperatorMetrics {
     readonly rssBytes: number,
     readonly workqueueDepth: number,
     readonly heapUsedBytes: number,
+    readonly heapTotalBytes = 0,
+    readonly externalBytes = 0,
   ) {}
 
   static from(samples: PromSample[]): OperatorMetrics {
@@ -144,6 +158,8 @@ export class OperatorMetrics {
       sumOf(samples, "tde_process_resident_memory_bytes"),
       sumOf(samples, "tde_workqueue_depth"),
       sumOf(samples, "tde_nodejs_heap_size_used_bytes"),
+      sumOf(samples, "tde_nodejs_heap_size_total_bytes"),
+      sumOf(samples, "tde_nodejs_external_memory_bytes"),
     );
   }
 

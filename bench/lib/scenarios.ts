@@ -17,6 +17,7 @@ export interface BenchSettings {
   logDir: string;
   runFrom: "built" | "source";
   nodeOptions?: string;
+  cpuProfDir?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -58,6 +59,7 @@ export class Bench {
       logFile: `${this.settings.logDir}/operator-${this.label}-${this.processes}.log`,
       runFrom: this.settings.runFrom,
       ...(this.settings.nodeOptions ? { nodeOptions: this.settings.nodeOptions } : {}),
+      ...(this.settings.cpuProfDir ? { cpuProfDir: this.settings.cpuProfDir } : {}),
     });
     return this.op;
   }
@@ -124,6 +126,9 @@ export class Bench {
       reconciles: diffRecord(m0.reconciles, m1.reconciles),
       peakRssMiB: round(op.peakRssBytes / MiB, 1),
       peakHeapUsedMiB: round(op.peakHeapUsedBytes / MiB, 1),
+      atPeakRss: atPeak(op),
+      /** the operator's RSS before the first resource was created (its fixed cost) */
+      startRssMiB: round(m0.rssBytes / MiB, 1),
     };
   }
 
@@ -223,6 +228,7 @@ export class Bench {
       reconciles: m1.reconciles,
       peakRssMiB: round(op.peakRssBytes / MiB, 1),
       peakHeapUsedMiB: round(op.peakHeapUsedBytes / MiB, 1),
+      atPeakRss: atPeak(op),
     };
   }
 
@@ -300,6 +306,7 @@ export class Bench {
       reconciles: diffRecord(m0.reconciles, m1.reconciles),
       peakRssMiB: round(op.peakRssBytes / MiB, 1),
       peakHeapUsedMiB: round(op.peakHeapUsedBytes / MiB, 1),
+      atPeakRss: atPeak(op),
     };
   }
 
@@ -417,6 +424,7 @@ export class Bench {
       },
       peakRssMiB: round(op.peakRssBytes / MiB, 1),
       peakHeapUsedMiB: round(op.peakHeapUsedBytes / MiB, 1),
+      atPeakRss: atPeak(op),
     };
   }
 
@@ -424,6 +432,16 @@ export class Bench {
     await this.op?.stop();
     await this.workload.stopWatching();
   }
+}
+
+/** The V8 heap (committed and in use) and the memory outside it when RSS peaked, in MiB. */
+function atPeak(op: OperatorProcess) {
+  const p = op.atPeakRss;
+  return {
+    heapTotalMiB: round(p.heapTotalBytes / MiB, 1),
+    heapUsedMiB: round(p.heapUsedBytes / MiB, 1),
+    externalMiB: round(p.externalBytes / MiB, 1),
+  };
 }
 
 function diffRecord(a: Record<string, number>, b: Record<string, number>): Record<string, number> {

@@ -107,8 +107,10 @@ async function revalidate(
   token: string | undefined,
 ): Promise<boolean> {
   const { ctx, obj: db, draft } = frame;
+  // the cache holds no wrapped bytes: read the envelope (a failure to read is the pass's, retried)
+  const whole = await ctx.dek.whole(envelope);
   try {
-    const { dek, wrap } = await ctx.dek.unwrap(envelope.envelope, frame.candidates(), frame.check);
+    const { dek, wrap } = await ctx.dek.unwrap(whole.envelope, frame.candidates(), frame.check);
     zeroize(dek);
     if (token !== undefined) draft.next.lastRevalidatedToken = token;
     draft.set(

@@ -33,6 +33,7 @@ import {
   refForKeyID,
 } from "../kms/provider.js";
 import {
+  ApiError,
   isAlreadyExists,
   isNotFound,
   type KubeClient,
@@ -61,6 +62,11 @@ export interface Kek {
 export interface EnvelopeSecret {
   secret: KubeObject;
   envelope: Envelope;
+  /**
+   * From the cache: the envelope is a summary (its retained wraps have no bytes, see
+   * envelope-summary.ts). Whatever unwraps or writes reads it whole first (`whole`).
+   */
+  partial?: true;
 }
 
 /**
@@ -117,6 +123,26 @@ export class DekOperations {
       if (isNotFound(error)) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * The envelope with its wraps' bytes: `current` itself, or (from the cache) the Secret read from
+   * the API server. A Secret changed since the cache saw it is a conflict (409): the caller
+   * re-plans on what is there now rather than act on what it did not decide on.
+   */
+  async whole(current: EnvelopeSecret): Promise<EnvelopeSecret> {
+    if (!current.partial) return current;
+    const meta = current.secret.metadata ?? {};
+    const read = await this.read(meta.namespace ?? "", meta.name ?? "");
+    if (!read)
+      throw new ApiError(404, "NotFound", `the envelope Secret ${meta.namespace}/${meta.name} is gone`);
+    if (read.secret.metadata?.resourceVersion !== meta.resourceVersion)
+      throw new ApiError(
+        409,
+        "Conflict",
+        `the envelope Secret ${meta.namespace}/${meta.name} changed since it was cached; planning again`,
+      );
+    return read;
   }
 
   /**
@@ -181,7 +207,7 @@ export class DekOperations {
     const known = key ? this.refusals.get(key) : undefined;
     if (known) throw known;
     try {
-      return await this.unwrap(current.envelope, candidates, check);
+      return await this.unwrap((await this.whole(current)).envelope, candidates, check);
     } catch (error) {
       if (key && isOwnerBindingError(error) && error.problem === "TagMismatch") {
         if (this.refusals.size >= REFUSALS_KEPT) this.refusals.delete(this.refusals.keys().next().value!);
@@ -282,6 +308,9 @@ export class DekOperations {
     role: "protector" | "retained",
     check: OwnerCheck,
   ): Promise<EnvelopeSecret> {
+    const seen = findWrapByThumbprint(current.envelope, target.thumbprint);
+    if (seen && (role !== "protector" || seen.role === "protector")) return current;
+    current = await this.whole(current);
     const existing = findWrapByThumbprint(current.envelope, target.thumbprint);
     if (existing) {
       // proven when it was added: switching roles needs no KMS call
@@ -349,6 +378,7 @@ export class DekOperations {
 
   /** Writes a changed envelope with the read's resourceVersion (a conflict is retried by the caller's requeue). */
   async write(current: EnvelopeSecret, envelope: Envelope): Promise<EnvelopeSecret> {
+    if (current.partial) throw new Error("an envelope from the cache is written only once read whole");
     const meta = current.secret.metadata ?? {};
     const body = { ...current.secret, data: encodeEnvelope(envelope) } as KubeObject;
     const secret = await this.client.replace(SecretKind, meta.namespace ?? "", meta.name ?? "", body);
@@ -357,6 +387,8 @@ export class DekOperations {
 
   /** R16: drops retained wraps in one update, with no KMS call; a protector is never dropped here. */
   async dropRetained(current: EnvelopeSecret, wraps: readonly Wrap[]): Promise<EnvelopeSecret> {
+    if (!wraps.some((w) => w.role === "retained")) return current;
+    current = await this.whole(current);
     let next = current.envelope;
     for (const w of wraps) if (w.role === "retained") next = dropWrap(next, w.thumbprint);
     return next === current.envelope ? current : this.write(current, next);

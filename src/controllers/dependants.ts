@@ -1,8 +1,8 @@
 import type { EncryptedDatabase, EncryptedServer, KeyProtector } from "../api/index.js";
-import { decodeEnvelopeSecret } from "../crypto/index.js";
 import { parseLocalKeyID } from "../kms/local.js";
 import type { KubeObject, Store } from "../runtime/index.js";
 import { envelopeOwnerName } from "./envelope-owner.js";
+import { envelopeFromCache } from "./envelope-summary.js";
 import type { ServiceManagedKey } from "./kek-resolution.js";
 import type { Kube } from "./resources.js";
 import {
@@ -116,7 +116,7 @@ export function localKeyDependants(
   for (const e of envelopes.list()) {
     let dekID: string | undefined;
     try {
-      const envelope = decodeEnvelopeSecret(e as { type?: string; data?: Record<string, string> });
+      const { envelope } = envelopeFromCache(e);
       const under = envelope.wraps.some((w) => {
         const id = parseLocalKeyID(w.keyID);
         return id?.namespace === namespace && id.name === name;

@@ -1,20 +1,17 @@
-import { decodeEnvelopeSecret, EnvelopeError } from "../crypto/index.js";
+import { EnvelopeError } from "../crypto/index.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret } from "./dek-operations.js";
 import type { EnvelopeObservation } from "./envelope-loss.js";
+import { envelopeFromCache } from "./envelope-summary.js";
 
-/** An envelope Secret from the operator's cache of envelopes (no API call), decoded. */
+/** An envelope Secret from the operator's cache of envelopes (no API call): its summary (envelope-summary.ts). */
 export function cachedEnvelope(
   ctx: ControllerContext,
   namespace: string,
   name: string,
 ): EnvelopeSecret | undefined {
   const secret = ctx.envelopes.store.get(namespace, name);
-  if (!secret) return undefined;
-  return {
-    secret,
-    envelope: decodeEnvelopeSecret(secret as { type?: string; data?: Record<string, string> }),
-  };
+  return secret ? envelopeFromCache(secret) : undefined;
 }
 
 /**

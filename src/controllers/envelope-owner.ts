@@ -1,5 +1,5 @@
-import { decodeEnvelopeSecret } from "../crypto/index.js";
 import type { KubeObject } from "../runtime/index.js";
+import { envelopeFromCache } from "./envelope-summary.js";
 import { OWNER_KIND_LABEL, OWNER_NAME_ANNOTATION, OWNER_NAME_LABEL } from "./resources.js";
 
 /**
@@ -15,9 +15,7 @@ export function envelopeOwnerName(secret: KubeObject, kind: string): string | un
   const annotated = meta.annotations?.[OWNER_NAME_ANNOTATION];
   if (annotated) return annotated;
   try {
-    const bound = decodeEnvelopeSecret(
-      secret as { type?: string; data?: Record<string, string> },
-    ).ownerBinding;
+    const bound = envelopeFromCache(secret).envelope.ownerBinding;
     if (bound?.kind === kind && bound.name) return bound.name;
   } catch {
     // an unreadable envelope: its label still wakes its owner, which reports it (R2)

@@ -1,7 +1,8 @@
 import { ConditionType, type EncryptedDatabase, findCondition, type KeyProtector } from "../api/index.js";
-import { decodeEnvelopeSecret, type Envelope, type EnvelopeOwner } from "../crypto/index.js";
+import type { Envelope, EnvelopeOwner } from "../crypto/index.js";
 import type { KubeObject, Store } from "../runtime/index.js";
 import type { EnvelopeSecret } from "./dek-operations.js";
+import { envelopeFromCache } from "./envelope-summary.js";
 import { thumbprintsAt } from "./key-history.js";
 import { envelopeSecretName, type Kube } from "./resources.js";
 
@@ -54,10 +55,7 @@ export function planRestore(
       message: `no envelope of ${sourceNs}/${sourceName} exists (it was never created, or it was shredded): nothing can be restored`,
     };
   }
-  const source = {
-    secret,
-    envelope: decodeEnvelopeSecret(secret as { type?: string; data?: Record<string, string> }),
-  };
+  const source = envelopeFromCache(secret);
   const at = restore.pointInTime ? new Date(restore.pointInTime) : now;
   const needed = neededThumbprints(sourceDb, source.envelope, at);
   if (needed.length === 0) {

@@ -251,8 +251,10 @@ export class ServerReconciler extends OwnerReconciler<EncryptedServerStatus, Ser
     const ctx = this.ctx;
     const { obj: server, draft } = frame;
     const { next, set } = draft;
+    // the cache holds no wrapped bytes: read the envelope (a failure to read is the pass's, retried)
+    const whole = await ctx.dek.whole(envelope);
     try {
-      const { dek, wrap } = await ctx.dek.unwrap(envelope.envelope, frame.candidates(), frame.check);
+      const { dek, wrap } = await ctx.dek.unwrap(whole.envelope, frame.candidates(), frame.check);
       zeroize(dek);
       await ctx.enforcer.restore(server, next.enforcement ?? {});
       delete next.enforcement;

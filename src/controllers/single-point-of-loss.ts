@@ -9,9 +9,9 @@
  * service-managed key moves to a vault. Decisions are pure; the watch reads the caches only.
  */
 import { type ConditionInput, ConditionType, type KeyProtector, Reason } from "../api/index.js";
-import { decodeEnvelopeSecret } from "../crypto/index.js";
 import { parseLocalKeyID } from "../kms/local.js";
 import type { KubeObject, Store } from "../runtime/index.js";
+import { envelopeFromCache } from "./envelope-summary.js";
 import { SERVICE_MANAGED_KEY_SETTING, type ServiceManagedKey } from "./kek-resolution.js";
 import { type Kube, OWNER_KIND_LABEL } from "./resources.js";
 import { isServiceManagedKey } from "./service-managed-key.js";
@@ -143,7 +143,8 @@ export class SinglePointOfLossWatch {
       let wraps = this.decoded.get(secret);
       if (wraps === undefined) {
         try {
-          const envelope = decodeEnvelopeSecret(secret as { type?: string; data?: Record<string, string> });
+          // the cache holds a summary (R21 cache transform): its wraps keep their key ids
+          const { envelope } = envelopeFromCache(secret);
           wraps = {
             kind: secret.metadata?.labels?.[OWNER_KIND_LABEL] ?? "",
             keyIDs: envelope.wraps.map((w) => w.keyID),

@@ -234,9 +234,35 @@ export function findWrapByThumbprint(envelope: Envelope, thumbprint: string): Wr
   return envelope.wraps.find((w) => w.thumbprint === thumbprint);
 }
 
-/** The wrapped DEK bytes of a wrap. */
+/** The wrapped DEK bytes of a wrap. Throws on a summary's wrap (see envelopeSummary): it has none. */
 export function wrappedBytes(wrap: Wrap): Buffer {
+  if (wrap.wrapped === "")
+    throw new EnvelopeError(
+      `the wrap under ${wrap.keyID} is a summary's (no wrapped bytes): read the envelope before unwrapping`,
+    );
   return Buffer.from(wrap.wrapped, "base64");
+}
+
+/**
+ * The envelope without its retained wraps' bytes (their `wrapped` is ""), for a cache that decides
+ * with it: every id, thumbprint, role, time and the owner binding, and the protector's bytes (what
+ * a rotation unwraps), so that what it holds does not grow with the rotations an envelope has been
+ * through. An envelope with retained wraps is then a summary: whatever unwraps or rewrites it
+ * reads it whole first. One with no retained wrap is returned as it is.
+ */
+export function envelopeSummary(envelope: Envelope): Envelope {
+  if (!envelope.wraps.some((w) => w.role === "retained")) return envelope;
+  return freezeEnvelope(
+    envelope.dekID,
+    envelope.kcv,
+    envelope.wraps.map((w) => (w.role === "retained" ? { ...w, wrapped: "" } : w)),
+    envelope.ownerBinding,
+  );
+}
+
+/** Whether `envelope` is a summary (envelopeSummary): some wrap carries no bytes. */
+export function isEnvelopeSummary(envelope: Envelope): boolean {
+  return envelope.wraps.some((w) => w.wrapped === "");
 }
 
 /**
@@ -255,6 +281,10 @@ export function verifyUnwrapped(envelope: Envelope, unwrapped: Buffer, thumbprin
 
 /** The envelope as a Secret's `data` map (values base64, as the API server stores them). */
 export function encodeEnvelope(envelope: Envelope): Record<string, string> {
+  if (isEnvelopeSummary(envelope))
+    throw new EnvelopeError(
+      "an envelope summary has no wrapped bytes and is never written: read the envelope first",
+    );
   const document = {
     version: envelope.version,
     dekID: envelope.dekID,

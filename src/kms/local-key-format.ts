@@ -5,7 +5,7 @@
  *
  * The private keys live only in the Secret's data; no message or error built here contains them.
  */
-import { createPrivateKey, type KeyObject, randomBytes } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject, randomBytes } from "node:crypto";
 import { publicKeyDer, rsaKeySize, thumbprintOfDer } from "../crypto/thumbprint.js";
 import type { SecretObject } from "./local-secrets.js";
 import { KeyAccessError, type KeyDescription } from "./provider.js";
@@ -41,6 +41,8 @@ export interface StoredKey {
 export interface LoadedVersion {
   stored: StoredVersion;
   privateKey: KeyObject;
+  /** made once per loaded version, not at every wrap (each is an OpenSSL key outside the V8 heap) */
+  publicKey: KeyObject;
   description: KeyDescription;
 }
 
@@ -143,5 +145,5 @@ export function loadVersion(namespace: string, name: string, stored: StoredVersi
     thumbprint: thumbprintOfDer(der),
     publicKeyKnown: true,
   };
-  return { stored, privateKey, description };
+  return { stored, privateKey, publicKey: createPublicKey(privateKey), description };
 }

@@ -7,11 +7,11 @@
  * The private keys live only in the Secret's data; no message, error or description built here
  * contains them.
  */
-import { constants, createPublicKey, privateDecrypt, publicEncrypt } from "node:crypto";
+import { constants, privateDecrypt, publicEncrypt } from "node:crypto";
 import type { CoreV1Api } from "@kubernetes/client-node";
 import { type LoadedVersion, loadVersion, parseLocalKeyID, parseStoredKey } from "./local-key-format.js";
 import { LocalKeyStore } from "./local-key-store.js";
-import { isCoreV1Api, type LocalKeySecrets, secretsOverCoreV1 } from "./local-secrets.js";
+import { isCoreV1Api, type LocalKeySecrets, type SecretObject, secretsOverCoreV1 } from "./local-secrets.js";
 import { type CreateLocalKeyOptions, LocalVault } from "./local-vault.js";
 import {
   describeRef,
@@ -42,7 +42,24 @@ interface LoadedKey {
   versions: LoadedVersion[];
 }
 
+/**
+ * Where the port's wrap and unwrap look for a key Secret before asking the API server: the
+ * operator's informer of Local KEK Secrets (labelled tde.dev/local-key=true). `get` answers
+ * undefined when it does not know (not cached, not synced, its watch not open): the provider then
+ * reads the Secret from the API server, as it does for every describe and list (the probe's and
+ * the KeyProtector's view of the key stay live).
+ *
+ * R16 revocation: a version disabled, expired, deleted or purged stops working for wraps and
+ * unwraps when the informer's watch delivers the change (milliseconds); while the watch is not
+ * open the cache is not used at all.
+ */
+export interface LocalKeyCache {
+  get(namespace: string, name: string): SecretObject | undefined;
+}
+
 export interface LocalKeyProviderOptions {
+  /** See LocalKeyCache; default none (every call reads the Secret). */
+  keyCache?: LocalKeyCache;
   /** Conflict retries for admin updates; default 5. */
   conflictRetries?: number;
   /**
@@ -64,6 +81,7 @@ export class LocalKeyProvider implements KekProvider {
   private readonly cache = new Map<string, LoadedKey>();
   private readonly now: () => Date;
   private readonly store: LocalKeyStore;
+  private keyCache: LocalKeyCache | undefined;
 
   /**
    * `secrets`: the Secrets API, as our own port (the operator) or client-node's CoreV1Api, whose
@@ -79,14 +97,20 @@ export class LocalKeyProvider implements KekProvider {
       isCoreV1Api(secrets) ? secretsOverCoreV1(secrets, timeout) : secrets,
       options.conflictRetries ?? 5,
     );
+    this.keyCache = options.keyCache;
     this.vault = new LocalVault(this.store, this.now);
     this.vault.onChange = (namespace, name) => this.cache.delete(`${namespace}/${name}`);
+  }
+
+  /** Lets wraps and unwraps read key Secrets from `cache` first (see LocalKeyCache). */
+  useKeyCache(cache: LocalKeyCache | undefined): void {
+    this.keyCache = cache;
   }
 
   // ---- the port ----
 
   async describe(ref: KeyReference): Promise<KeyDescription> {
-    const { loaded } = await this.resolve(ref);
+    const { loaded } = await this.resolve(ref, "live");
     return loaded.description;
   }
 
@@ -97,11 +121,11 @@ export class LocalKeyProvider implements KekProvider {
   }
 
   async wrap(ref: KeyReference, dek: Buffer): Promise<WrapResult> {
-    const { loaded } = await this.resolve(ref);
+    const { loaded } = await this.resolve(ref, "cached");
     this.assertUsable(loaded);
     const wrapped = publicEncrypt(
       {
-        key: createPublicKey(loaded.privateKey),
+        key: loaded.publicKey,
         padding: constants.RSA_PKCS1_OAEP_PADDING,
         oaepHash: "sha256",
       },
@@ -111,7 +135,7 @@ export class LocalKeyProvider implements KekProvider {
   }
 
   async unwrap(ref: KeyReference, wrapped: Buffer): Promise<Buffer> {
-    const { loaded } = await this.resolve(ref);
+    const { loaded } = await this.resolve(ref, "cached");
     this.assertUsable(loaded);
     try {
       return privateDecrypt(
@@ -199,11 +223,20 @@ export class LocalKeyProvider implements KekProvider {
     };
   }
 
-  private async resolve(ref: KeyReference): Promise<{ loaded: LoadedVersion }> {
+  /**
+   * The version a reference names. `cached`: from the key cache when it holds the Secret and the
+   * version (a version newer than the cache, a key the cache lacks: read live).
+   */
+  private async resolve(ref: KeyReference, source: "live" | "cached"): Promise<{ loaded: LoadedVersion }> {
     const { namespace, name, version } = this.location(ref);
-    const key = await this.loadLive(namespace, name, ref);
+    const cached = source === "cached" ? this.keyCache?.get(namespace, name) : undefined;
+    let key = cached ? this.load(cached, namespace, name, ref) : await this.loadLive(namespace, name, ref);
     if (version) {
-      const loaded = key.versions.find((v) => v.stored.version === version);
+      let loaded = key.versions.find((v) => v.stored.version === version);
+      if (!loaded && cached) {
+        key = await this.loadLive(namespace, name, ref);
+        loaded = key.versions.find((v) => v.stored.version === version);
+      }
       if (!loaded) throw new KeyAccessError("KeyNotFound", `${describeRef(ref)} has no version ${version}`);
       return { loaded };
     }
@@ -229,8 +262,13 @@ export class LocalKeyProvider implements KekProvider {
 
   private async loadLive(namespace: string, name: string, ref: KeyReference): Promise<LoadedKey> {
     const secret = await this.store.read(namespace, name);
+    if (!secret) throw new KeyAccessError("KeyNotFound", `${describeRef(ref)} was not found`);
+    return this.load(secret, namespace, name, ref);
+  }
+
+  /** The Secret's key, parsed once per resourceVersion; a soft-deleted key is KeyNotFound. */
+  private load(secret: SecretObject, namespace: string, name: string, ref: KeyReference): LoadedKey {
     const what = describeRef(ref);
-    if (!secret) throw new KeyAccessError("KeyNotFound", `${what} was not found`);
     const cacheKey = `${namespace}/${name}`;
     const rv = secret.metadata?.resourceVersion ?? "";
     let loaded = this.cache.get(cacheKey);

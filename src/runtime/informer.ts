@@ -1,5 +1,6 @@
 import { type BackoffPolicy, backoffDelay, sleep } from "./backoff.js";
 import { ApiError, isGone } from "./errors.js";
+import { internObject, StringTable } from "./intern.js";
 import type { KubeClient, WatchEvent, WatchHandle } from "./kube-client.js";
 import { apiVersionOf, type KubeObject, keyOf, type ResourceKind } from "./resource.js";
 import { type IndexFunc, Store } from "./store.js";
@@ -22,7 +23,7 @@ export type InformerSignal =
   | { type: "error"; namespace?: string; error: unknown; retryInMs: number }
   | { type: "handler-error"; error: unknown };
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   client: KubeClient;
   kind: ResourceKind;
   /** Watch only these namespaces (one list+watch each). Default: all namespaces. */
@@ -38,6 +39,31 @@ export interface InformerOptions {
   /** Page size of a relist. Default 500. */
   pageSize?: number;
   observer?: (signal: InformerSignal) => void;
+  /**
+   * What the cache keeps of each object (controller-runtime's cache transforms): applied to every
+   * listed, watched and written-through object, after the fields no reconciler reads are dropped
+   * (`metadata.managedFields`, the last-applied-configuration annotation). Must return a new
+   * object rather than change the one it is given (a written-through object is still the writer's).
+   */
+  transform?: (obj: T) => T;
+}
+
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+/** An object as the cache keeps it: without managedFields and the last-applied annotation, then `transform`. */
+export function cacheForm<T extends KubeObject>(obj: T, transform?: (obj: T) => T, strings?: StringTable): T {
+  let out = obj;
+  const meta = obj.metadata;
+  if (meta && ("managedFields" in meta || (meta.annotations && LAST_APPLIED in meta.annotations))) {
+    const { managedFields: _m, ...rest } = meta;
+    if (rest.annotations && LAST_APPLIED in rest.annotations) {
+      const { [LAST_APPLIED]: _a, ...annotations } = rest.annotations;
+      rest.annotations = annotations;
+    }
+    out = { ...obj, metadata: rest };
+  }
+  out = transform ? transform(out) : out;
+  return strings ? internObject(out, strings) : out;
 }
 
 type EndReason = "closed" | "silent" | "gone" | "interrupted" | "error" | "stopped";
@@ -53,6 +79,8 @@ const MIN_HEALTHY_WATCH_MS = 1_000;
  */
 export class Informer<T extends KubeObject = KubeObject> {
   readonly store = new Store<T>();
+  /** equal strings of cached objects shared (intern.ts) */
+  private readonly strings = new StringTable();
   private readonly handlers = new Set<EventHandler<T>>();
   private readonly scopes: (string | undefined)[];
   private readonly synced = new Set<string | undefined>();
@@ -64,7 +92,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private abort: AbortController | undefined;
   private loops: Promise<void>[] = [];
 
-  constructor(readonly options: InformerOptions) {
+  constructor(readonly options: InformerOptions<T>) {
     this.scopes = options.namespaces?.length ? [...new Set(options.namespaces)] : [undefined];
   }
 
@@ -116,6 +144,14 @@ export class Informer<T extends KubeObject = KubeObject> {
   /** True once every namespace in scope has been listed at least once. */
   hasSynced(): boolean {
     return this.scopes.every((s) => this.synced.has(s));
+  }
+
+  /**
+   * True while every namespace in scope is listed and its watch stream is open: the cache then
+   * lags the API server only by the watch's delivery.
+   */
+  isWatching(): boolean {
+    return this.hasSynced() && this.scopes.every((s) => this.watches.get(s)?.handle !== undefined);
   }
 
   waitForSync(timeoutMs = 60_000): Promise<void> {
@@ -190,7 +226,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       for (const item of page.items) {
         // list items omit apiVersion/kind; restore them so handlers see whole objects.
         const obj = { apiVersion: apiVersionOf(this.kind), kind: this.kind.kind, ...item } as T;
-        fresh.set(keyOf(obj), obj);
+        fresh.set(keyOf(obj), cacheForm(obj, this.options.transform, this.strings));
       }
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion ?? rv;
@@ -258,7 +294,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           const old = this.store.remove(keyOf(obj));
           this.dispatch((h) => h.onDelete?.(old ?? obj));
         } else {
-          this.apply(obj, true);
+          this.apply(cacheForm(obj, this.options.transform, this.strings), true);
         }
       };
       const onDone = (err: unknown) => {
@@ -318,7 +354,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     const key = keyOf(obj);
     // its watch event came first: every handler has heard of it already
     if (this.store.getByKey(key)?.metadata?.resourceVersion === obj.metadata?.resourceVersion) return;
-    this.store.upsert(obj);
+    this.store.upsert(cacheForm(obj, this.options.transform, this.strings));
     this.writtenThrough.add(key);
   }
 
@@ -350,7 +386,10 @@ function ns(namespace: string | undefined): { namespace?: string } {
   return namespace === undefined ? {} : { namespace };
 }
 
-function selectors(o: InformerOptions): { labelSelector?: string; fieldSelector?: string } {
+function selectors(o: { labelSelector?: string; fieldSelector?: string }): {
+  labelSelector?: string;
+  fieldSelector?: string;
+} {
   return {
     ...(o.labelSelector ? { labelSelector: o.labelSelector } : {}),
     ...(o.fieldSelector ? { fieldSelector: o.fieldSelector } : {}),

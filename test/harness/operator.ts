@@ -4,7 +4,7 @@ import { LocalKeyProvider } from "../../src/kms/local.js";
 import { DefaultKmsRegistry, type KekProvider, type KmsRegistry } from "../../src/kms/provider.js";
 import { createLogger, type Logger, type LogLevel, silentLogger } from "../../src/observability/logger.js";
 import { Metrics } from "../../src/observability/metrics.js";
-import { Operator } from "../../src/operator.js";
+import { localKeyCache, Operator } from "../../src/operator.js";
 import type { ApiCall } from "../../src/runtime/index.js";
 import { testKubeConfig } from "./kube.js";
 import { canaryLogSink, recordDek, recordMetrics } from "./leak-scan.js";
@@ -126,6 +126,8 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
       if (call.code === 403) refused.push(call);
     },
   });
+  // as the operator wires its own provider: wraps and unwraps read keys from its informer
+  local.useKeyCache(localKeyCache(operator.localKeys));
   operator.startInformers();
   const running = operator.run();
   running.catch(() => {});

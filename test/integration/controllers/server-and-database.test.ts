@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { envelopeFromCache } from "../../../src/controllers/envelope-summary.js";
 import { protectorWrap } from "../../../src/crypto/index.js";
 import { SERVICE_MANAGED_KEY_NAME } from "../../../src/kms/local.js";
 import { startTestOperator, type TestOperator } from "../../harness/operator.js";
@@ -213,6 +214,30 @@ describe("EncryptedDatabase", () => {
     const envelope = await readEnvelope(a, ns, after.status!.envelopeSecretName!);
     expect(envelope.wraps.map((w) => w.role).sort()).toEqual(["protector", "retained"]);
     expect(await unwrapsWithKcv(a, envelope, ns, "auto-key")).toBe(true);
+
+    // R2 R16: the operator's cache holds the envelope without the retained wrap's bytes; the next
+    // rotation reads it whole, and keeps every wrap
+    const name = after.status!.envelopeSecretName!;
+    await waitFor(
+      "the cached envelope on the new version",
+      async () => op.operator.envelopes.store.get(ns, name),
+      (s) => s?.metadata?.resourceVersion !== undefined && envelopeFromCache(s).envelope.wraps.length === 2,
+    );
+    const cached = envelopeFromCache(op.operator.envelopes.store.get(ns, name)!);
+    expect(cached.secret).not.toHaveProperty("data");
+    expect(cached.partial).toBe(true);
+    expect(cached.envelope.wraps.find((w) => w.role === "retained")?.wrapped).toBe("");
+    const third = await a.local.rotateKey(ns, "auto-key", { size: 2048 });
+    await waitFor(
+      "db on the third version",
+      () => database("auto-db"),
+      (o) => o.status?.effectiveProtector?.keyID === third.keyID,
+      30_000,
+    );
+    const last = await readEnvelope(a, ns, name);
+    expect(last.wraps.map((w) => w.role).sort()).toEqual(["protector", "retained", "retained"]);
+    expect(last.wraps.every((w) => w.wrapped.length > 0)).toBe(true);
+    expect(await unwrapsWithKcv(a, last, ns, "auto-key")).toBe(true);
   });
 
   it("R25 Retain keeps the envelope after deletion; Shred deletes every wrap", async () => {

@@ -1,9 +1,17 @@
 import { generateKeyPairSync } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { LOCAL_KEY_LABEL, SecretKind } from "../../../src/controllers/resources.js";
 import { generateDek } from "../../../src/crypto/dek.js";
 import { LOCAL_KEY_SECRET_TYPE, LocalKeyProvider, SERVICE_MANAGED_KEY_NAME } from "../../../src/kms/local.js";
+import {
+  type LocalKeySecrets,
+  type SecretObject,
+  secretsOverCoreV1,
+} from "../../../src/kms/local-secrets.js";
 import { KeyAccessError, type KeyReference } from "../../../src/kms/provider.js";
+import { localKeyCache } from "../../../src/operator.js";
+import { HttpKubeClient, Informer, type KubeObject } from "../../../src/runtime/index.js";
 import { FaultProxy, kubeConfigThrough, upstreamFromKubeConfig } from "../../harness/fault-proxy.js";
 import { createTestNamespace, testKubeConfig } from "../../harness/kube.js";
 import { freePort } from "../../harness/ports.js";
@@ -135,5 +143,119 @@ describe("Local provider specifics", () => {
       keyID: wrapped.keyID,
     };
     await expect(p.unwrap(other, wrapped.wrapped)).rejects.toMatchObject({ reason: "PermissionDenied" });
+  });
+});
+
+describe("Local provider reading keys from the operator's informer (R7 R16)", () => {
+  /** A provider whose wraps and unwraps read from a real informer of Local KEK Secrets; reads counted. */
+  async function cachedProvider(prefix: string) {
+    const namespace = await createTestNamespace(kc, prefix);
+    const reads: string[] = [];
+    const live = secretsOverCoreV1(core, LocalKeyProvider.DEFAULT_REQUEST_TIMEOUT_MS);
+    const counted: LocalKeySecrets = {
+      ...live,
+      read: (ns, name) => {
+        reads.push(`${ns}/${name}`);
+        return live.read(ns, name);
+      },
+    };
+    const informer = new Informer<KubeObject>({
+      client: new HttpKubeClient(kc),
+      kind: SecretKind,
+      namespaces: [namespace],
+      labelSelector: `${LOCAL_KEY_LABEL}=true`,
+    });
+    const provider = new LocalKeyProvider(counted, { keyCache: localKeyCache(informer) });
+    const admin = new LocalKeyProvider(core);
+    informer.start();
+    await informer.waitForSync();
+    /** Waits until the informer holds the Secret as the API server has it now (or its absence). */
+    const caughtUp = async (name: string) => {
+      const now = await core.readNamespacedSecret({ namespace, name }).catch(() => undefined);
+      const want = now?.metadata?.resourceVersion;
+      await vi.waitFor(
+        () => {
+          expect(informer.store.get(namespace, name)?.metadata?.resourceVersion).toBe(want);
+          expect(informer.isWatching()).toBe(true);
+        },
+        { timeout: 10_000, interval: 20 },
+      );
+    };
+    const ref = (name: string): KeyReference => ({ provider: "Local", namespace, keyName: name });
+    return { namespace, reads, informer, provider, admin, caughtUp, ref };
+  }
+
+  it("R7 a DEK's wrap and unwrap read no Secret once the informer holds the key; describe and list read it live", async () => {
+    const t = await cachedProvider("kms-cache");
+    try {
+      await t.admin.createKey(t.namespace, "k", { size: 2048 });
+      await t.caughtUp("k");
+      const d = await t.provider.describe(t.ref("k"));
+      expect(t.reads).toEqual([`${t.namespace}/k`]);
+      const pinned = { ...t.ref("k"), keyID: d.keyID };
+      const dek = generateDek();
+      const wrapped = await t.provider.wrap(pinned, dek);
+      expect((await t.provider.unwrap(pinned, wrapped.wrapped)).equals(dek)).toBe(true);
+      expect(t.reads).toHaveLength(1);
+      await t.provider.listVersions(t.ref("k"));
+      expect(t.reads).toHaveLength(2);
+    } finally {
+      await t.informer.stop();
+    }
+  });
+
+  it("R16 a disabled version stops wrapping and unwrapping once the watch has delivered the change; a deleted key is KeyNotFound", async () => {
+    const t = await cachedProvider("kms-cache-revoke");
+    try {
+      await t.admin.createKey(t.namespace, "k", { size: 2048 });
+      await t.caughtUp("k");
+      const d = await t.provider.describe(t.ref("k"));
+      const pinned = { ...t.ref("k"), keyID: d.keyID };
+      const wrapped = await t.provider.wrap(pinned, generateDek());
+      await t.admin.setEnabled(t.namespace, "k", false, d.version);
+      await t.caughtUp("k");
+      await expect(t.provider.wrap(pinned, generateDek())).rejects.toMatchObject({ reason: "KeyDisabled" });
+      await expect(t.provider.unwrap(pinned, wrapped.wrapped)).rejects.toMatchObject({
+        reason: "KeyDisabled",
+      });
+      await t.admin.setEnabled(t.namespace, "k", true, d.version);
+      await t.admin.deleteKey(t.namespace, "k");
+      await t.caughtUp("k");
+      await expect(t.provider.unwrap(pinned, wrapped.wrapped)).rejects.toMatchObject({
+        reason: "KeyNotFound",
+      });
+      await t.admin.purgeKey(t.namespace, "k");
+      await t.caughtUp("k");
+      await expect(t.provider.unwrap(pinned, wrapped.wrapped)).rejects.toMatchObject({
+        reason: "KeyNotFound",
+      });
+    } finally {
+      await t.informer.stop();
+    }
+  });
+
+  it("R6 a version newer than the informer's copy is read live; with the watch stopped every call reads live", async () => {
+    const t = await cachedProvider("kms-cache-new");
+    try {
+      await t.admin.createKey(t.namespace, "k", { size: 2048 });
+      await t.caughtUp("k");
+      // a cache frozen before the rotation (as a watch that has not delivered it yet)
+      const frozen = t.informer.store.get(t.namespace, "k") as SecretObject;
+      const lagging = new LocalKeyProvider(
+        secretsOverCoreV1(core, LocalKeyProvider.DEFAULT_REQUEST_TIMEOUT_MS),
+        { keyCache: { get: () => frozen } },
+      );
+      const v2 = await t.admin.rotateKey(t.namespace, "k", { size: 2048 });
+      const dek = generateDek();
+      const wrapped = await lagging.wrap({ ...t.ref("k"), keyID: v2.keyID }, dek);
+      expect(wrapped.keyID).toBe(v2.keyID);
+      await t.caughtUp("k");
+      await t.informer.stop();
+      t.reads.length = 0;
+      await t.provider.unwrap({ ...t.ref("k"), keyID: v2.keyID }, wrapped.wrapped);
+      expect(t.reads).toEqual([`${t.namespace}/k`]);
+    } finally {
+      await t.informer.stop();
+    }
   });
 });
