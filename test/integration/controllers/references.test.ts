@@ -563,8 +563,15 @@ describe("#22 R23 a copy applied before its server starts Inaccessible, whatever
           FIX_MS,
         );
         expect(cond(back, "Revalidated")).toMatchObject({ status: "True", reason: "Revalidated" });
-        // every state it was ever seen in: never Available before Inaccessible
-        expect(states.seen(name)).toEqual(["(none)", "Provisioning", "Inaccessible", "Available"]);
+        // every state it was ever seen in, from the watch (which may deliver Available a moment
+        // after the read above saw it): never Available before Inaccessible
+        const seen = await waitFor(
+          `${name} Available on the watch`,
+          async () => states.seen(name),
+          (list) => list.includes("Available"),
+          FIX_MS,
+        );
+        expect(seen).toEqual(["(none)", "Provisioning", "Inaccessible", "Available"]);
       }
     } finally {
       states.stop();
