@@ -13,7 +13,7 @@ import type { AccessDecision, State } from "../watchdog/access-decision.js";
 import type { ControllerContext } from "./context.js";
 import type { EnvelopeSecret, OwnerCheck } from "./dek-operations.js";
 import { ENVELOPE_LOSS_RECHECK_MS, ownEnvelope } from "./envelope-stall.js";
-import { type KekResolution, resolveKek, unwrapCandidates } from "./kek-resolution.js";
+import { type KekResolution, unwrapCandidates } from "./kek-resolution.js";
 import { keyToWatch, type ProtectingKey, withFreshProbe } from "./key-to-watch.js";
 import { envelopeRefusal, ownerOf } from "./owner-binding.js";
 import { finishPass, type Owner, openPass, reconcileReporting, StatusDraft } from "./pass.js";
@@ -105,11 +105,6 @@ export class PassFrame<S extends OwnerStatus, T extends Owner<S>> {
   /** Every key that may unwrap a DEK of `namespace` (this resource's by default). */
   candidates(namespace = this.namespace): KeyReference[] {
     return unwrapCandidates(this.ctx.keyProtectors.store, namespace, this.ctx.smk);
-  }
-
-  /** The KEK a protector choice names, from the KeyProtectors' statuses (no KMS call). */
-  resolve(choice: Choice): KekResolution {
-    return resolveKek(this.ctx.keyProtectors.store, this.namespace, choice, this.ctx.smk);
   }
 
   /** Writes the draft once and ends the pass. */
