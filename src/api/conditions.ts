@@ -93,6 +93,8 @@ export const Reason = {
   KeyDisabled: "KeyDisabled",
   KeyExpired: "KeyExpired",
   KeyNotFound: "KeyNotFound",
+  /** R7: a Local KeyProtector with create: Never waits for the Secret carrying its key */
+  KeySecretNotFound: "KeySecretNotFound",
   PermissionDenied: "PermissionDenied",
   VaultUnreachable: "VaultUnreachable",
   AuthenticationFailed: "AuthenticationFailed",

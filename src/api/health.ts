@@ -109,6 +109,7 @@ const WAITING_REASONS: ReadonlySet<string> = new Set([
   Reason.PrimaryNotFound,
   Reason.SourceNotFound,
   Reason.KeyNotYetActive,
+  Reason.KeySecretNotFound,
 ]);
 
 type Verdict =
@@ -177,6 +178,8 @@ function verdict(input: HealthInput): Verdict {
         reason: accessible.reason,
         message: `the key is not usable: ${accessible.message}`,
       };
+    if (accessible?.status === "False" && WAITING_REASONS.has(accessible.reason))
+      return { kind: "reconciling", reason: accessible.reason, message: `waiting: ${accessible.message}` };
     if (accessible?.status === "False")
       return {
         kind: "reconciling",

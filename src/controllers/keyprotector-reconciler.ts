@@ -27,6 +27,7 @@ import { deletionBlockedMessage, IN_USE_FINALIZER, protectionStep } from "./dele
 import { withHealth } from "./health-status.js";
 import { keyReferenceOf, requirementsOf } from "./key-reference.js";
 import { statusFrom } from "./keyprotector-status.js";
+import { keySecretWaitMessage, missingLocalKey } from "./local-key-creation.js";
 import { KeyProtectorKind, type Kube } from "./resources.js";
 import { writeRefusal } from "./write-refusal.js";
 
@@ -166,7 +167,7 @@ export class KeyProtectorReconciler implements Reconciler {
     if (shown && !secretChanged && age < probeIntervalMs) return { requeueAfterMs: probeIntervalMs - age };
     if (secretVersion !== undefined) this.probedSecretVersion.set(id, secretVersion);
     const outcome = await this.probe(kp, ref, secretChanged);
-    const next = statusFrom(kp, outcome, now());
+    const next = statusFrom(kp, outcome, now(), outcome.waiting);
     next.conditions = this.withHealth(
       kp,
       withSinglePointOfLoss(
@@ -230,19 +231,19 @@ export class KeyProtectorReconciler implements Reconciler {
   /**
    * R8: the probe (shared by every KeyProtector naming the same key within the interval; `force`
    * when its Local KEK Secret changed). R7: a Local KeyProtector that never resolved a key gets
-   * one made on first use; a key that vanished later is reported KeyNotFound, never replaced.
+   * one made on first use, unless `create: Never` says to wait for its Secret (`waiting`); a key
+   * that vanished later is reported KeyNotFound, never replaced.
    */
-  private async probe(kp: Kube<KeyProtector>, ref: KeyReference, force: boolean): Promise<ProbeOutcome> {
+  private async probe(
+    kp: Kube<KeyProtector>,
+    ref: KeyReference,
+    force: boolean,
+  ): Promise<ProbeOutcome & { waiting?: string }> {
     const { prober } = this.deps;
     const outcome = await prober.probe(ref, requirementsOf(kp), { force });
-    const neverResolved = ref.provider === "Local" && !kp.status?.keyID && !outcome.description;
-    if (
-      !this.deps.createLocalKey ||
-      !neverResolved ||
-      outcome.access.ok ||
-      outcome.access.reason !== "KeyNotFound"
-    )
-      return outcome;
+    const missing = missingLocalKey(kp, outcome);
+    if (missing === "wait") return { ...outcome, waiting: keySecretWaitMessage(kp) };
+    if (missing !== "create" || !this.deps.createLocalKey) return outcome;
     const sizes = requirementsOf(kp).allowedKeySizes ?? [3072];
     const size = sizes.includes(3072) ? 3072 : (sizes[0] ?? 3072);
     await this.deps.createLocalKey(ref.namespace, ref.keyName, size);
@@ -259,7 +260,7 @@ export class KeyProtectorReconciler implements Reconciler {
     kp: Kube<KeyProtector>,
     o: {
       next: KeyProtectorStatus;
-      outcome: ProbeOutcome;
+      outcome: ProbeOutcome & { waiting?: string };
       loss: ConditionInput | undefined;
       blocked: string | undefined;
       secretBlocked: string | undefined;
@@ -272,8 +273,12 @@ export class KeyProtectorReconciler implements Reconciler {
     ] as const)
       if (message && conditionMessage(before, type) !== message) this.deps.warn?.(kp, Reason.InUse, message);
     const wasAccessible = findCondition(before, ConditionType.Accessible)?.status;
-    const { access } = o.outcome;
-    if (wasAccessible !== (access.ok ? "True" : "False"))
+    const { access, waiting } = o.outcome;
+    // R7: waiting for a Secret is no loss of access: said once, as a Normal event
+    if (waiting !== undefined) {
+      if (findCondition(before, ConditionType.Accessible)?.reason !== Reason.KeySecretNotFound)
+        this.deps.notice?.(kp, Reason.KeySecretNotFound, waiting);
+    } else if (wasAccessible !== (access.ok ? "True" : "False"))
       this.deps.onAccessChange?.(
         kp,
         access.ok,

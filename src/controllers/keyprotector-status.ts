@@ -17,18 +17,29 @@ import type { ProbeOutcome } from "../watchdog/prober.js";
  * move only when something else changes (an outage starts or ends, the key changes): the live
  * probe times are metrics, so a healthy key costs no write per probe.
  */
-export function statusFrom(kp: KeyProtector, outcome: ProbeOutcome, now: Date): KeyProtectorStatus {
+export function statusFrom(
+  kp: KeyProtector,
+  outcome: ProbeOutcome,
+  now: Date,
+  /** R7: set while a Local key with `create: Never` waits for its Secret: the sentence to show */
+  waitingForSecret?: string,
+): KeyProtectorStatus {
   const prev = kp.status ?? {};
   const gen = kp.metadata.generation;
   const next: KeyProtectorStatus = { ...described(prev, outcome.description), observedGeneration: gen };
-  recordAccess(prev, next, outcome.access, gen, now);
+  if (waitingForSecret === undefined) recordAccess(prev, next, outcome.access, gen, now);
+  else next.lastProbeTime = now.toISOString(); // never had a key: there is no access to lose, no outage clock
   const unmet = outcome.unmet;
   next.unmetRequirements = unmet.map((u) => ({ reason: u.reason, message: u.message }));
   let conditions: Condition[] | undefined = prev.conditions;
+  const waiting = (c: ConditionInput): ConditionInput =>
+    waitingForSecret === undefined
+      ? c
+      : { ...c, reason: Reason.KeySecretNotFound, message: waitingForSecret };
   for (const c of [
-    accessibleCondition(outcome.access),
+    waiting(accessibleCondition(outcome.access)),
     requirementsCondition(outcome),
-    readyCondition(outcome),
+    waiting(readyCondition(outcome)),
   ])
     conditions = setCondition(conditions, c, gen, now);
   next.conditions = conditions;

@@ -16,6 +16,8 @@ import {
 } from "./common.js";
 
 export const PROVIDERS = ["AzureKeyVault", "Local"] as const;
+/** R7: whether a Local KeyProtector's missing Secret gets a new key or is waited for. */
+export const LOCAL_KEY_CREATE = ["IfMissing", "Never"] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
 const KeyVersion = (description: string) =>
@@ -63,8 +65,15 @@ export const AzureKeyVaultKeySchema = Type.Object(
 export const LocalKeySchema = Type.Object(
   {
     secretRef: LocalObjectReference(
-      "The Secret, in this namespace, that holds the RSA key and its versions. The operator's Local provider creates and manages it on first use; do not edit it by hand.",
+      "The Secret, in this namespace, that holds the RSA key and its versions. The operator's Local provider creates and manages it on first use (see create); do not edit it by hand.",
       "Name of the Secret holding the local key.",
+    ),
+    create: Opt(
+      StringEnum(LOCAL_KEY_CREATE, {
+        description:
+          "What the operator does when the Secret does not exist and this KeyProtector never resolved a key (R7). IfMissing (the default): it creates a new key. Never: it waits for the Secret (KeySecretNotFound, a waiting state); use Never for imported key material (the same key in every region of a geo pair), so that a Secret applied after its KeyProtector is used, never replaced by a new key. A key that existed and vanished is KeyNotFound either way, never re-created.",
+        default: "IfMissing",
+      }),
     ),
     keyVersion: Opt(
       KeyVersion(

@@ -6,9 +6,10 @@
  * watch, not a timer. R23's start state is proven here too: a copy that waited for its server is
  * never Available before a revalidation.
  */
-import { generateKeyPairSync } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { thumbprint } from "../../../src/crypto/index.js";
 import { startTestOperator, type TestOperator } from "../../harness/operator.js";
 import {
   type Api,
@@ -168,6 +169,49 @@ describe("#22 fixing the referenced object, and only it, unblocks its dependant"
       () => db(ns, "own-late-kp"),
       (o) => o.status?.state === "Available",
       FIX_MS,
+    );
+  });
+
+  it.concurrent("R7 the KEK Secret of imported material (create: Never): a KeyProtector applied before its Secret waits for it, and the Secret, only it, brings the imported key to the KeyProtector and its server", async () => {
+    await a.create("KeyProtector", ns, "imported-late", {
+      provider: "Local",
+      local: { secretRef: { name: "imported-late-kek" }, create: "Never" },
+      requirements: { requireRecoverable: false },
+    });
+    await a.create("EncryptedServer", ns, "on-imported-late", {
+      protector: { type: "CustomerManaged", keyProtectorRef: { name: "imported-late" } },
+    });
+    const waiting = await waitFor(
+      "KeyProtector waits for its Secret",
+      () => kp(ns, "imported-late"),
+      (o) => cond(o, "Ready")?.reason === "KeySecretNotFound",
+    );
+    expect(message(waiting, "Ready")).toContain(`the Secret ${ns}/imported-late-kek does not exist`);
+    expect(cond(waiting, "Reconciling")?.status).toBe("True"); // waiting, not failed
+    expect(cond(waiting, "Stalled")?.status).not.toBe("True");
+    expect(waiting.status?.thumbprint).toBeUndefined(); // no key was made
+    await waitFor(
+      "server waits for its KeyProtector",
+      () => srv(ns, "on-imported-late"),
+      (o) => cond(o, "Ready")?.reason === "KeyProtectorNotReady",
+    );
+    const material = pem();
+    await a.local.importKey(ns, "imported-late-kek", material);
+    const ready = await waitFor(
+      "KeyProtector Ready on the imported key",
+      () => kp(ns, "imported-late"),
+      (o) => cond(o, "Ready")?.status === "True",
+      FIX_MS,
+    );
+    const server = await waitFor(
+      "server Available",
+      () => srv(ns, "on-imported-late"),
+      (o) => o.status?.state === "Available",
+      FIX_MS,
+    );
+    expect(ready.status?.thumbprint).toBe(thumbprint(createPrivateKey(material)));
+    expect((server.status?.protector as { thumbprint?: string } | undefined)?.thumbprint).toBe(
+      ready.status?.thumbprint,
     );
   });
 

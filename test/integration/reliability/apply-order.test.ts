@@ -1,10 +1,10 @@
 /**
  * #22: the same end state in any order. A set of manifests (servers, databases, KeyProtectors,
  * Local KEK Secrets, a geo primary with its secondary in another namespace, a restore into a third,
- * a server copy) is applied in many orders at the real API server: the natural one, four
- * adversarial ones (servers last, KeyProtectors last, everything reversed so that copies come
- * before their sources and secondaries before their primary, copies first with their servers
- * last) and TDE_ORDER_RUNS (default 20) random ones from a printed seed (TDE_ORDER_SEED replays
+ * a server copy) is applied in many orders at the real API server: the natural one, five
+ * adversarial ones (servers last, KeyProtectors last, Local KEK Secrets last, everything
+ * reversed so that copies come before their sources and secondaries before their primary, copies
+ * first with their servers last) and TDE_ORDER_RUNS (default 20) random ones from a printed seed (TDE_ORDER_SEED replays
  * it), with seeded pauses between some steps so the operator acts on the partial states. Every
  * order must reach the natural order's end state: the same states and conditions (status and
  * reason), the same protectors, key lists and DEKs shared where they must be (the secondary and
@@ -14,10 +14,10 @@
  * TDE_ORDER_PARALLEL (default 4) orders run at once, each in namespaces and with an operator of
  * its own, on one control plane; TDE_ORDER_DUMP=1 prints the natural order's end state.
  *
- * One precondition, documented in docs/operating.md: a Local KEK Secret carrying imported key
- * material comes before the KeyProtector naming it (a Local KeyProtector whose Secret is missing
- * gets a new key on first use, R7). Every GitOps tool applies Secrets before custom resources;
- * the orders here keep only that, everything else is free.
+ * No precondition on order: the KeyProtectors of imported key material say `create: Never` (R7),
+ * so one applied before its Local KEK Secret waits for it (KeySecretNotFound) instead of getting a
+ * key of its own that the Secret would collide with; an order with every Secret last proves it.
+ * The KeyProtector without a Secret (`plain`) gets its key on first use, in every order.
  */
 import { generateKeyPairSync, randomInt } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
@@ -61,7 +61,11 @@ const MANIFESTS: Manifest[] = [
     kind: "KeyProtector",
     role: "p",
     name: "geo",
-    spec: () => ({ provider: "Local", local: { secretRef: { name: "geo-kek" } }, requirements: imported }),
+    spec: () => ({
+      provider: "Local",
+      local: { secretRef: { name: "geo-kek" }, create: "Never" },
+      requirements: imported,
+    }),
   },
   {
     kind: "KeyProtector",
@@ -78,13 +82,21 @@ const MANIFESTS: Manifest[] = [
     kind: "KeyProtector",
     role: "s",
     name: "geo-dr",
-    spec: () => ({ provider: "Local", local: { secretRef: { name: "geo-kek" } }, requirements: imported }),
+    spec: () => ({
+      provider: "Local",
+      local: { secretRef: { name: "geo-kek" }, create: "Never" },
+      requirements: imported,
+    }),
   },
   {
     kind: "KeyProtector",
     role: "r",
     name: "restore-key",
-    spec: () => ({ provider: "Local", local: { secretRef: { name: "geo-kek" } }, requirements: imported }),
+    spec: () => ({
+      provider: "Local",
+      local: { secretRef: { name: "geo-kek" }, create: "Never" },
+      requirements: imported,
+    }),
   },
   {
     kind: "EncryptedServer",
@@ -183,31 +195,13 @@ function prng(seed: number): () => number {
   };
 }
 
-/** The Local KEK Secret a KeyProtector manifest names, if the manifests carry it. */
-const secretOf = (m: Manifest) => {
-  const name = (m.spec?.({ p: "", s: "", r: "" }) as { local?: { secretRef: { name: string } } } | undefined)
-    ?.local?.secretRef.name;
-  return MANIFESTS.find((x) => x.kind === "Secret" && x.role === m.role && x.name === name);
-};
-
-/** The precondition: a Local KEK Secret moves just before the first KeyProtector naming it, if it came later. */
-function secretsFirst(order: Manifest[]): Manifest[] {
-  const out: Manifest[] = [];
-  for (const m of order) {
-    const secret = m.kind === "KeyProtector" ? secretOf(m) : undefined;
-    if (secret && !out.includes(secret)) out.push(secret);
-    if (!out.includes(m)) out.push(m);
-  }
-  return out;
-}
-
 interface Order {
   name: string;
   steps: { manifest: Manifest; pauseMs: number }[];
 }
 const plain = (name: string, list: Manifest[]): Order => ({
   name,
-  steps: secretsFirst(list).map((manifest) => ({ manifest, pauseMs: 0 })),
+  steps: list.map((manifest) => ({ manifest, pauseMs: 0 })),
 });
 const byKind = (...kinds: Kind[]) => MANIFESTS.filter((m) => kinds.includes(m.kind));
 const others = (...kinds: Kind[]) => MANIFESTS.filter((m) => !kinds.includes(m.kind));
@@ -222,7 +216,7 @@ function randomOrder(i: number): Order {
   // a pause at some steps lets the operator act on the partial state (and record what it waits for)
   return {
     name: `random #${i} (seed ${SEED + i})`,
-    steps: secretsFirst(list).map((manifest) => ({
+    steps: list.map((manifest) => ({
       manifest,
       pauseMs: rand() < 0.3 ? Math.floor(rand() * 600) : 0,
     })),
@@ -232,6 +226,10 @@ function randomOrder(i: number): Order {
 const ORDERS: Order[] = [
   plain("servers last", [...others("EncryptedServer"), ...byKind("EncryptedServer")]),
   plain("KeyProtectors last", [...others("KeyProtector"), ...byKind("KeyProtector")]),
+  plain("Local KEK Secrets last: KeyProtectors wait for their imported key (create: Never)", [
+    ...others("Secret"),
+    ...byKind("Secret"),
+  ]),
   plain("reversed: copies before their sources, the secondary before its primary", [...MANIFESTS].reverse()),
   plain("copies first, their servers last", [
     ...MANIFESTS.filter((m) => COPIES.has(label(m))),
@@ -489,7 +487,7 @@ afterAll(() => {
 });
 
 describe("#22 the same end state in any order", () => {
-  it(`R23 R19 R24 R31 ${ORDERS.length} orders of the same manifests (natural, 4 adversarial, ${RUNS} random from seed ${SEED}) reach the natural order's end state; no copy is Available without a revalidation`, async () => {
+  it(`R23 R19 R24 R31 R7 ${ORDERS.length + 1} orders of the same manifests (natural, ${ORDERS.length - RUNS} adversarial, ${RUNS} random from seed ${SEED}) reach the natural order's end state; no copy is Available without a revalidation`, async () => {
     // the natural order first: its end state is stated, then taken once it no longer moves
     const natural = await run("n", plain("natural", MANIFESTS), naturalEndState);
     expect(natural.violations).toEqual([]);

@@ -238,6 +238,22 @@ const rows: Row[] = [
       reason,
     }),
   ),
+  {
+    name: "R7 a Local KeyProtector with create: Never waits for its Secret: in progress, not failed",
+    kind: "KeyProtector",
+    conditions: [
+      c(
+        "Ready",
+        "False",
+        "KeySecretNotFound",
+        "the Secret shop/kek does not exist and spec.local.create is Never",
+      ),
+      c("Accessible", "False", "KeySecretNotFound", "the Secret shop/kek does not exist"),
+    ],
+    expect: "R",
+    reason: "KeySecretNotFound",
+    says: "waiting: the Secret shop/kek does not exist",
+  },
   ...(["VaultUnreachable", "Throttled"] as const).map(
     (reason): Row => ({
       name: `KeyProtector ${reason}: retried every probe`,
