@@ -1,4 +1,4 @@
-import type { KeyProtector, KeyProtectorStatus } from "../api/index.js";
+import { type KeyProtector, type KeyProtectorStatus, Reason } from "../api/index.js";
 import type { Metrics } from "../observability/metrics.js";
 import {
   Controller,
@@ -142,7 +142,14 @@ function probeMetrics(
     },
     onProbed: (kp, st: KeyProtectorStatus) => {
       const labels = { namespace: kp.metadata.namespace ?? "", keyprotector: kp.metadata.name ?? "" };
-      const ok = st.conditions?.find((c) => c.type === "Accessible")?.status === "True";
+      const accessible = st.conditions?.find((c) => c.type === "Accessible");
+      if (accessible?.reason === Reason.KeySecretNotFound) {
+        // R7: waiting for the Secret of a key never resolved is no loss of access (no alert)
+        metrics.keyAccessible.remove(labels);
+        metrics.keyAccessLostSeconds.remove(labels);
+        return;
+      }
+      const ok = accessible?.status === "True";
       metrics.keyAccessible.set(labels, ok ? 1 : 0);
       metrics.keyAccessLostSeconds.set(
         labels,

@@ -184,6 +184,12 @@ beforeAll(async () => {
     serverRef: { name: "dr" },
     restore: { sourceRef: { namespace: ns, name: "db-ok" }, keys: [{ keyProtectorRef: { name: "r1" } }] },
   });
+  // R7: imported material not applied yet (create: Never): the KeyProtector waits for its Secret
+  await a.create("KeyProtector", ns, "key-awaited", {
+    provider: "Local",
+    local: { secretRef: { name: "key-awaited-kek" }, create: "Never" },
+    requirements: { requireRecoverable: false },
+  });
   // R5: a key its requirements will never accept (2048 bits where only 3072 are allowed)
   await a.local.createKey(ns, "key-too-small-kek", { size: 2048 });
   await a.create("KeyProtector", ns, "key-too-small", {
@@ -294,6 +300,14 @@ const rows: Row[] = [
     kstatus: "InProgress",
     argo: "Progressing",
     says: "VaultUnreachable",
+  },
+  {
+    name: "R7 KeyProtector waiting for the Secret of its imported key (create: Never): in progress, not failed",
+    read: () => get("KeyProtector", ns, "key-awaited"),
+    until: (o) => cond(o, "Ready")?.reason === "KeySecretNotFound",
+    kstatus: "InProgress",
+    argo: "Progressing",
+    says: "key-awaited-kek does not exist",
   },
   {
     name: "R10 server: key lost within the grace period",
