@@ -3,6 +3,7 @@ import { type Static, Type } from "@sinclair/typebox";
 import { DEFAULTS } from "../defaults.js";
 import {
   type CelRule,
+  ClusterName,
   Conditions,
   CrossNamespaceReference,
   DeletionPolicy,
@@ -33,6 +34,46 @@ export const MAX_SECONDARIES = 4;
 export const MAX_KEYS = 16;
 export const MAX_RESTORE_TARGETS = 16;
 
+/** R19, R31: a secondary's primary, in this cluster or (with `cluster`) in another. */
+const PrimaryReference = (() => {
+  const ref = CrossNamespaceReference(
+    "For a Secondary: its primary EncryptedDatabase, which must be a Primary (no chaining) and list this database among its secondaries (R19, R31). Required for a Secondary, forbidden for a Primary; immutable.",
+    "primary EncryptedDatabase",
+  );
+  return Type.Object(
+    {
+      cluster: Opt(
+        ClusterName(
+          "The cluster the primary runs in, when not this one: the operator reads it through the kubeconfig Secret <cluster>-kubeconfig (key value) in the operator's namespace, and the primary must list this database with this operator's --cluster-name (R19, R31). Empty: this cluster.",
+        ),
+      ),
+      ...ref.properties,
+    },
+    { description: ref.description },
+  );
+})();
+
+/** R19, R31: one secondary a primary allows, in this cluster or another. */
+const SecondaryReference = (() => {
+  const ref = NamespacedName("A secondary EncryptedDatabase.", "secondary EncryptedDatabase");
+  return Type.Object(
+    {
+      // defaulted: a key of the list map must be required or have a default
+      cluster: Opt(
+        Type.String({
+          ...ClusterName(
+            "The cluster the secondary runs in, as this operator's kubeconfig Secret <cluster>-kubeconfig names it. Empty (the default): this cluster.",
+            { allowEmpty: true },
+          ),
+          default: "",
+        }),
+      ),
+      ...ref.properties,
+    },
+    { description: ref.description },
+  );
+})();
+
 export const ReplicationSchema = Type.Object(
   {
     role: StringEnum(REPLICATION_ROLES, {
@@ -40,10 +81,7 @@ export const ReplicationSchema = Type.Object(
         "Primary or Secondary. May change only from Secondary to Primary (promotion, R22); promoting also removes primaryRef.",
     }),
     primaryRef: Opt({
-      ...CrossNamespaceReference(
-        "For a Secondary: its primary EncryptedDatabase, which must be a Primary (no chaining) and list this database among its secondaries (R19, R31). Required for a Secondary, forbidden for a Primary; immutable.",
-        "primary EncryptedDatabase",
-      ),
+      ...PrimaryReference,
       [VALIDATIONS]: [
         {
           rule: "self == oldSelf",
@@ -51,13 +89,13 @@ export const ReplicationSchema = Type.Object(
             "spec.replication.primaryRef is immutable: a secondary cannot follow another primary; create a new secondary instead",
         },
       ] satisfies CelRule[],
-    } as ReturnType<typeof CrossNamespaceReference>),
+    } as typeof PrimaryReference),
     secondaries: Opt(
-      Type.Array(NamespacedName("A secondary EncryptedDatabase.", "secondary EncryptedDatabase"), {
-        description: `For a Primary: the secondaries allowed to replicate it, at most ${MAX_SECONDARIES} (R19). A secondary in another namespace is honoured only when listed here (R31).`,
+      Type.Array(SecondaryReference, {
+        description: `For a Primary: the secondaries allowed to replicate it, at most ${MAX_SECONDARIES} (R19). A secondary in another namespace or cluster is honoured only when listed here (R31).`,
         maxItems: MAX_SECONDARIES,
         "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["namespace", "name"],
+        "x-kubernetes-list-map-keys": ["cluster", "namespace", "name"],
       }),
     ),
   },
