@@ -1,5 +1,8 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
 import { findWrapByThumbprint } from "../../../src/crypto/index.js";
 import { createClusterSecret, kubeconfigThrough, linkTo, startCluster } from "../../harness/clusters.js";
 import type { ControlPlane } from "../../harness/control-plane.js";
@@ -18,6 +21,7 @@ import {
   unwrapsWithKcv,
   waitFor,
 } from "../controllers/helpers.js";
+import { repoRoot } from "../deploy/support.js";
 
 /**
  * R19-R22, R31 across clusters: the primary in cluster "east" (the harness's control plane), its
@@ -45,6 +49,30 @@ const message = (o: EncryptedDatabase, type: string) =>
   o.status?.conditions?.find((c) => c.type === type)?.message ?? "";
 
 const importKey = (a: Api, kp: string, pem: string) => importKeyProtector(a, ns, kp, pem);
+
+/**
+ * The manifests of docs/geo-replication.md for one cluster (its yaml blocks that start with
+ * "# geo-replication: <cluster>"), created in this test's namespace in place of "prod".
+ */
+async function applyFromDocs(a: Api, cluster: string): Promise<void> {
+  const text = readFileSync(join(repoRoot, "docs", "geo-replication.md"), "utf8");
+  const blocks = [...text.matchAll(/```yaml\n# geo-replication: (\w+)\n([\s\S]*?)```/g)].filter(
+    (m) => m[1] === cluster,
+  );
+  expect(blocks).toHaveLength(1);
+  const docs = parseAllDocuments(blocks[0]?.[2] ?? "").map(
+    (d) =>
+      d.toJS() as {
+        kind: "EncryptedServer" | "EncryptedDatabase";
+        metadata: { name: string };
+        spec: unknown;
+      },
+  );
+  for (const d of docs) {
+    const spec = JSON.parse(JSON.stringify(d.spec).replaceAll('"prod"', JSON.stringify(ns)));
+    await a.create(d.kind, ns, d.metadata.name, spec);
+  }
+}
 
 const metric = async (op: TestOperator, name: string) =>
   [
@@ -102,24 +130,10 @@ describe("geo-replication across clusters", () => {
     t.two = await importKey(e, "e2", material.two);
     expect(await importKey(w, "w1", material.one)).toBe(t.one); // R3: same material, same thumbprint
     expect(await importKey(w, "w2", material.two)).toBe(t.two);
-    await e.create("EncryptedServer", ns, "primary-server", {
-      protector: { type: "CustomerManaged", keyProtectorRef: { name: "e1" } },
-    });
-    await w.create("EncryptedServer", ns, "dr-server", {
-      protector: { type: "CustomerManaged", keyProtectorRef: { name: "w1" } },
-      revalidation: "Automatic",
-    });
-    await e.create("EncryptedDatabase", ns, "orders", {
-      serverRef: { name: "primary-server" },
-      encryptionProtector: { type: "CustomerManaged", keyProtectorRef: { name: "e1" } },
-      replication: { role: "Primary", secondaries: [{ cluster: "west", namespace: ns, name: "orders" }] },
-    });
+    // the manifests docs/geo-replication.md shows, as a platform team applies them
+    await applyFromDocs(e, "east");
     const p = await waitFor("primary Ready", primary, (o) => cond(o, "Ready")?.status === "True");
-    await w.create("EncryptedDatabase", ns, "orders", {
-      serverRef: { name: "dr-server" },
-      encryptionProtector: { type: "CustomerManaged", keyProtectorRef: { name: "w1" } },
-      replication: { role: "Secondary", primaryRef: { cluster: "east", namespace: ns, name: "orders" } },
-    });
+    await applyFromDocs(w, "west");
     const s = await waitFor("secondary Available", secondary, (o) => o.status?.state === "Available", 60_000);
     expect(s.status?.dekID).toBe(p.status?.dekID);
     expect(s.status?.effectiveProtector?.thumbprint).toBe(t.one);
