@@ -7,6 +7,7 @@ import { findWrapByThumbprint } from "../../../src/crypto/index.js";
 import { createClusterSecret, kubeconfigThrough, linkTo, startCluster } from "../../harness/clusters.js";
 import type { ControlPlane } from "../../harness/control-plane.js";
 import type { FaultProxy } from "../../harness/fault-proxy.js";
+import { leakCanaryDir, scanRun } from "../../harness/leak-scan.js";
 import { startTestOperator, type TestOperator } from "../../harness/operator.js";
 import {
   type Api,
@@ -25,26 +26,62 @@ import { repoRoot } from "../deploy/support.js";
 
 /**
  * R19-R22, R31 across clusters: the primary in cluster "east" (the harness's control plane), its
- * secondary in cluster "west" (a second real control plane), each with its own operator and its
- * own Local "vault" holding the same imported key material, each reading the other only through
- * a cluster Secret whose kubeconfig goes through a cuttable link (the harness's fault proxy).
+ * secondaries in clusters "west" and "north" (two more real control planes), each cluster with
+ * its own operator and its own Local "vault" holding the same imported key material, each
+ * reading the others only through a cluster Secret whose kubeconfig goes through a cuttable
+ * link (the harness's fault proxy), one per direction.
  */
 const id = suffix();
-const ns = `mc-${id}`; // the same namespace name in both regions, as platform teams name them
+const ns = `mc-${id}`; // the same namespace name in every region, as platform teams name them
 const opEast = `mc-op-east-${id}`;
-const opWest = `mc-op-west-${id}`;
-let west: { plane: ControlPlane; kc: k8s.KubeConfig };
 let e: Api;
-let w: Api;
-let toWest: FaultProxy;
-let toEast: FaultProxy;
 let east: TestOperator;
-let westOp: TestOperator;
+
+/** A secondary's region: its cluster, its operator, and the links between it and east. */
+interface Region {
+  cluster: "west" | "north";
+  plane: ControlPlane;
+  kc: k8s.KubeConfig;
+  api: Api;
+  op: TestOperator;
+  /** east's operator reading this cluster */
+  fromEast: FaultProxy;
+  /** this cluster's operator reading east */
+  toEast: FaultProxy;
+}
+const regions: Region[] = [];
+const region = (cluster: Region["cluster"]) => regions.find((r) => r.cluster === cluster)!;
+
+async function startRegion(cluster: Region["cluster"]): Promise<Region> {
+  const { plane, kc: rkc } = await startCluster();
+  const operatorNamespace = `mc-op-${cluster}-${id}`;
+  const op = await startTestOperator({
+    cluster: rkc,
+    kubeConfig: rkc,
+    watchNamespaces: [ns],
+    operatorNamespace,
+    clusterName: cluster,
+    remoteReadTtlMs: 500,
+  });
+  const r: Region = {
+    cluster,
+    plane,
+    kc: rkc,
+    api: api(rkc),
+    op,
+    fromEast: await linkTo(rkc),
+    toEast: await linkTo(kc()),
+  };
+  await createClusterSecret(kc(), opEast, cluster, kubeconfigThrough(r.fromEast, cluster));
+  await createClusterSecret(rkc, operatorNamespace, "east", kubeconfigThrough(r.toEast, "east"));
+  return r;
+}
 
 const material = { one: keyMaterial(), two: keyMaterial(), three: keyMaterial() };
 
 const primary = () => e.get<EncryptedDatabase>("EncryptedDatabase", ns, "orders");
-const secondary = () => w.get<EncryptedDatabase>("EncryptedDatabase", ns, "orders");
+const secondary = (r: Region = region("west")) =>
+  r.api.get<EncryptedDatabase>("EncryptedDatabase", ns, "orders");
 const message = (o: EncryptedDatabase, type: string) =>
   o.status?.conditions?.find((c) => c.type === type)?.message ?? "";
 
@@ -79,84 +116,94 @@ const metric = async (op: TestOperator, name: string) =>
     ...(await op.metrics.registry.metrics()).matchAll(
       new RegExp(`^${name}\\{cluster="(\\w+)"\\} (\\S+)$`, "gm"),
     ),
-  ].map((m) => ({ cluster: m[1], value: Number(m[2]) }));
+  ]
+    .map((m) => ({ cluster: m[1] ?? "", value: Number(m[2]) }))
+    .sort((a, b) => a.cluster.localeCompare(b.cluster));
 
 beforeAll(async () => {
-  west = await startCluster();
   e = api(kc());
-  w = api(west.kc);
-  toWest = await linkTo(west.kc);
-  toEast = await linkTo(kc());
   east = await startTestOperator({
     watchNamespaces: [ns],
     operatorNamespace: opEast,
     clusterName: "east",
     remoteReadTtlMs: 500,
   });
-  westOp = await startTestOperator({
-    cluster: west.kc,
-    kubeConfig: west.kc,
-    watchNamespaces: [ns],
-    operatorNamespace: opWest,
-    clusterName: "west",
-    remoteReadTtlMs: 500,
-  });
-  await createClusterSecret(kc(), opEast, "west", kubeconfigThrough(toWest, "west"));
-  await createClusterSecret(west.kc, opWest, "east", kubeconfigThrough(toEast, "east"));
+  regions.push(...(await Promise.all([startRegion("west"), startRegion("north")])));
 }, 300_000);
 
 afterAll(async () => {
   await east?.stop();
-  await westOp?.stop();
-  await toWest?.stop();
-  await toEast?.stop();
-  await west?.plane.stop();
+  for (const r of regions) {
+    await r.op.stop();
+    await r.fromEast.stop();
+    await r.toEast.stop();
+    await r.plane.stop();
+  }
 });
 
 describe("geo-replication across clusters", () => {
   const t: Record<string, string> = {};
+  const both = () => regions.map((r) => r.cluster);
 
   it("R29 a cluster name the API server cannot use is refused with the field and the fix", async () => {
     await expect(
-      w.create("EncryptedDatabase", ns, "bad", {
+      region("west").api.create("EncryptedDatabase", ns, "bad", {
         serverRef: { name: "dr-server" },
         replication: { role: "Secondary", primaryRef: { cluster: "East_1", namespace: ns, name: "orders" } },
       }),
     ).rejects.toThrow(/spec.replication.primaryRef.cluster.*must be a cluster name/s);
   });
 
-  it("R19 R20 R23 R31 a secondary in another cluster holds its primary's DEK under its own vault's key", async () => {
+  it("R19 R20 R23 R31 secondaries in two other clusters hold the primary's DEK, each under its own vault's key", async () => {
     t.one = await importKey(e, "e1", material.one);
     t.two = await importKey(e, "e2", material.two);
-    expect(await importKey(w, "w1", material.one)).toBe(t.one); // R3: same material, same thumbprint
-    expect(await importKey(w, "w2", material.two)).toBe(t.two);
-    // the manifests docs/geo-replication.md shows, as a platform team applies them
+    for (const r of regions) {
+      expect(await importKey(r.api, "w1", material.one)).toBe(t.one); // R3: same material, same thumbprint
+      expect(await importKey(r.api, "w2", material.two)).toBe(t.two);
+    }
+    // the manifests docs/geo-replication.md shows, as a platform team applies them; north is
+    // set up as west is, and the primary lists it too
     await applyFromDocs(e, "east");
+    await e.patch("EncryptedDatabase", ns, "orders", {
+      spec: {
+        replication: { secondaries: both().map((cluster) => ({ cluster, namespace: ns, name: "orders" })) },
+      },
+    });
     const p = await waitFor("primary Ready", primary, (o) => cond(o, "Ready")?.status === "True");
-    await applyFromDocs(w, "west");
-    const s = await waitFor("secondary Available", secondary, (o) => o.status?.state === "Available", 60_000);
-    expect(s.status?.dekID).toBe(p.status?.dekID);
-    expect(s.status?.effectiveProtector?.thumbprint).toBe(t.one);
-    expect(cond(s, "ReplicationLinked")?.status).toBe("True");
-    expect(message(s, "ReplicationLinked")).toContain(`east/${ns}/orders`);
-    expect(cond(s, "KeyListSynced")?.status).toBe("True");
-    expect(cond(s, "Revalidated")?.status).toBe("True");
-    // wrapped under west's own key (its own key id), never east's
-    const envelope = await readEnvelope(w, ns, s.status!.envelopeSecretName!);
-    expect(envelope.wraps.map((x) => x.keyID)).toEqual([
-      expect.stringMatching(new RegExp(`^local://${ns}/w1-kek`)),
-    ]);
-    const linked = await waitFor("primary sees it linked", primary, (o) =>
-      message(o, "ReplicationLinked").includes("1 in other clusters"),
+    for (const r of regions) await applyFromDocs(r.api, "west");
+    for (const r of regions) {
+      const s = await waitFor(
+        `${r.cluster} Available`,
+        () => secondary(r),
+        (o) => o.status?.state === "Available",
+        60_000,
+      );
+      expect(s.status?.dekID).toBe(p.status?.dekID);
+      expect(s.status?.effectiveProtector?.thumbprint).toBe(t.one);
+      expect(cond(s, "ReplicationLinked")?.status).toBe("True");
+      expect(message(s, "ReplicationLinked")).toContain(`east/${ns}/orders`);
+      expect(cond(s, "KeyListSynced")?.status).toBe("True");
+      expect(cond(s, "Revalidated")?.status).toBe("True");
+      // wrapped under its own cluster's key (its own key id), never east's
+      const envelope = await readEnvelope(r.api, ns, s.status!.envelopeSecretName!);
+      expect(envelope.wraps.map((x) => x.keyID)).toEqual([
+        expect.stringMatching(new RegExp(`^local://${ns}/w1-kek`)),
+      ]);
+      expect(await metric(r.op, "tde_remote_cluster_up")).toEqual([{ cluster: "east", value: 1 }]);
+    }
+    const linked = await waitFor("primary sees both linked", primary, (o) =>
+      message(o, "ReplicationLinked").includes("2 in other clusters"),
     );
     expect(cond(linked, "KeyListSynced")?.status).toBe("True");
-    expect(await metric(east, "tde_remote_cluster_up")).toEqual([{ cluster: "west", value: 1 }]);
-    expect(await metric(westOp, "tde_remote_cluster_up")).toEqual([{ cluster: "east", value: 1 }]);
+    expect(await metric(east, "tde_remote_cluster_up")).toEqual([
+      { cluster: "north", value: 1 },
+      { cluster: "west", value: 1 },
+    ]);
     const last = await metric(east, "tde_remote_cluster_last_success_timestamp_seconds");
-    expect(last[0]?.value).toBeGreaterThan(Date.now() / 1000 - 60);
+    expect(last.every((m) => m.value > Date.now() / 1000 - 60)).toBe(true);
   });
 
-  it("R21 a rotation runs in order across clusters: the secondary holds the new key before the primary switches, then follows", async () => {
+  it("R21 a rotation runs in order across clusters: every secondary holds the new key before the primary switches, then each follows", async () => {
     await e.patch("EncryptedDatabase", ns, "orders", {
       spec: { encryptionProtector: { keyProtectorRef: { name: "e2" } } },
     });
@@ -166,32 +213,38 @@ describe("geo-replication across clusters", () => {
       (o) => o.status?.effectiveProtector?.thumbprint === t.two,
       60_000,
     );
-    // the order: when the primary's protector changed, the secondary already held a proven wrap under it
-    const s = await secondary();
-    const held = await readEnvelope(w, ns, s.status!.envelopeSecretName!);
-    const wrap = findWrapByThumbprint(held, t.two ?? "");
+    expect(cond(switched, "RotationBlocked")?.status).not.toBe("True");
     const since = switched.status?.keyList?.find(
       (k) => k.thumbprint === t.two && k.role === "protector",
     )?.since;
-    expect(wrap).toBeDefined();
-    expect(Date.parse(wrap?.addedAt ?? "")).toBeLessThanOrEqual(Date.parse(since ?? ""));
-    expect(cond(switched, "RotationBlocked")?.status).not.toBe("True");
-    const followed = await waitFor(
-      "secondary follows",
-      secondary,
-      (o) => o.status?.effectiveProtector?.thumbprint === t.two,
-      60_000,
-    );
-    expect(followed.status?.effectiveProtector?.keyProtectorName).toBe("w2");
-    expect(followed.status?.dekID).toBe(switched.status?.dekID);
+    for (const r of regions) {
+      // the order: when the primary's protector changed, each secondary already held a proven wrap under it
+      const s = await secondary(r);
+      const wrap = findWrapByThumbprint(
+        await readEnvelope(r.api, ns, s.status!.envelopeSecretName!),
+        t.two ?? "",
+      );
+      expect(wrap, r.cluster).toBeDefined();
+      expect(Date.parse(wrap?.addedAt ?? "")).toBeLessThanOrEqual(Date.parse(since ?? ""));
+      const followed = await waitFor(
+        `${r.cluster} follows`,
+        () => secondary(r),
+        (o) => o.status?.effectiveProtector?.thumbprint === t.two,
+        60_000,
+      );
+      expect(followed.status?.effectiveProtector?.keyProtectorName).toBe("w2");
+      expect(followed.status?.dekID).toBe(switched.status?.dekID);
+    }
   });
 
-  it("R21 a partition mid-rotation: the primary waits naming the cluster, nothing half-switched, no DEK lost; it heals by itself", async () => {
+  it("R21 west partitioned mid-rotation: the primary waits naming it, north holds the key but nothing switches, no DEK lost; it heals by itself", async () => {
+    const west = region("west");
+    const north = region("north");
     t.three = await importKey(e, "e3", material.three);
-    expect(await importKey(w, "w3", material.three)).toBe(t.three);
+    for (const r of regions) expect(await importKey(r.api, "w3", material.three)).toBe(t.three);
     const dekID = (await primary()).status?.dekID;
-    await toWest.loss("refuse");
-    await toEast.loss("refuse");
+    await west.fromEast.loss("refuse");
+    await west.toEast.loss("refuse");
     await e.patch("EncryptedDatabase", ns, "orders", {
       spec: { encryptionProtector: { keyProtectorRef: { name: "e3" } } },
     });
@@ -204,29 +257,43 @@ describe("geo-replication across clusters", () => {
     expect(cond(blocked, "RotationBlocked")?.status).toBe("True");
     expect(message(blocked, "RotationBlocked")).toContain(`west/${ns}/orders`);
     expect(message(blocked, "RotationBlocked")).toContain("Unreachable");
+    expect(message(blocked, "RotationBlocked")).not.toContain(`north/${ns}/orders`);
     expect(cond(blocked, "KeyListSynced")).toMatchObject({
       status: "False",
       reason: "RemoteClusterUnreachable",
     });
+    expect(message(blocked, "KeyListSynced")).toContain("west");
     expect(blocked.status?.effectiveProtector?.thumbprint).toBe(t.two);
-    expect(await metric(east, "tde_remote_cluster_up")).toEqual([{ cluster: "west", value: 0 }]);
+    expect(await metric(east, "tde_remote_cluster_up")).toEqual([
+      { cluster: "north", value: 1 },
+      { cluster: "west", value: 0 },
+    ]);
+    // north, still linked, takes the new key as an additional one, and keeps its protector
+    const ready = await waitFor(
+      "north holds the new key",
+      () => secondary(north),
+      (o) => (o.status?.keyList ?? []).some((k) => k.thumbprint === t.three && k.until === undefined),
+      60_000,
+    );
+    expect(ready.status?.effectiveProtector?.thumbprint).toBe(t.two);
     const cut = await waitFor(
-      "secondary says its primary cannot be read",
-      secondary,
+      "west says its primary cannot be read",
+      () => secondary(west),
       (o) => cond(o, "KeyListSynced")?.reason === "RemoteClusterUnreachable",
       60_000,
     );
     expect(message(cut, "KeyListSynced")).toContain(`east/${ns}/orders`);
-    // the secondary keeps its DEK and its key while cut off: nothing moves back, nothing half-switched
+    // west keeps its DEK and its key while cut off: nothing moves back, nothing half-switched
     expect(cut.status?.state).toBe("Available");
     expect(cut.status?.effectiveProtector?.thumbprint).toBe(t.two);
     expect(cut.status?.dekID).toBe(dekID);
     const stillPrimary = await readEnvelope(e, ns, blocked.status!.envelopeSecretName!);
     expect(stillPrimary.dekID).toBe(dekID);
     expect(stillPrimary.wraps.find((x) => x.role === "protector")?.thumbprint).toBe(t.two);
+    expect((await primary()).status?.effectiveProtector?.thumbprint).toBe(t.two);
 
-    await toWest.heal();
-    await toEast.heal();
+    await west.fromEast.heal();
+    await west.toEast.heal();
     const healed = await waitFor(
       "primary rotates once the link is back",
       primary,
@@ -234,34 +301,42 @@ describe("geo-replication across clusters", () => {
       60_000,
     );
     expect(cond(healed, "RotationBlocked")?.status).toBe("False");
-    const after = await waitFor(
-      "secondary follows and is synced",
-      secondary,
-      (o) =>
-        o.status?.effectiveProtector?.thumbprint === t.three && cond(o, "KeyListSynced")?.status === "True",
-      60_000,
-    );
-    expect(after.status?.dekID).toBe(dekID);
     expect(healed.status?.dekID).toBe(dekID);
-    // 0 DEKs lost: each side's DEK unwraps under its own vault's key, with the key check value
+    // 0 DEKs lost: every region's DEK unwraps under its own vault's key, with the key check value
     expect(
       await unwrapsWithKcv(e, await readEnvelope(e, ns, healed.status!.envelopeSecretName!), ns, "e3-kek"),
     ).toBe(true);
-    expect(
-      await unwrapsWithKcv(w, await readEnvelope(w, ns, after.status!.envelopeSecretName!), ns, "w3-kek"),
-    ).toBe(true);
+    for (const r of regions) {
+      const after = await waitFor(
+        `${r.cluster} follows and is synced`,
+        () => secondary(r),
+        (o) =>
+          o.status?.effectiveProtector?.thumbprint === t.three && cond(o, "KeyListSynced")?.status === "True",
+        60_000,
+      );
+      expect(after.status?.dekID).toBe(dekID);
+      expect(
+        await unwrapsWithKcv(
+          r.api,
+          await readEnvelope(r.api, ns, after.status!.envelopeSecretName!),
+          ns,
+          "w3-kek",
+        ),
+      ).toBe(true);
+    }
     await waitFor(
-      "link up again",
+      "links up again",
       () => metric(east, "tde_remote_cluster_up"),
-      (m) => m[0]?.value === 1,
+      (m) => m.every((x) => x.value === 1),
     );
   });
 
-  it("R22 promotion in the secondary's cluster needs no key work; the old primary sees itself demoted", async () => {
-    const before = await secondary();
-    const envelopeBefore = await readEnvelope(w, ns, before.status!.envelopeSecretName!);
-    westOp.resetCounts();
-    await w.patch("EncryptedDatabase", ns, "orders", {
+  it("R22 promotion in west needs no key work; the old primary sees itself demoted by west, and north stays its secondary", async () => {
+    const west = region("west");
+    const before = await secondary(west);
+    const envelopeBefore = await readEnvelope(west.api, ns, before.status!.envelopeSecretName!);
+    west.op.resetCounts();
+    await west.api.patch("EncryptedDatabase", ns, "orders", {
       spec: {
         replication: { role: "Primary", primaryRef: null },
         encryptionProtector: {
@@ -272,20 +347,34 @@ describe("geo-replication across clusters", () => {
     });
     const promoted = await waitFor(
       "promoted",
-      secondary,
+      () => secondary(west),
       (o) =>
         o.status?.observedGeneration === o.metadata?.generation && o.spec.replication?.role === "Primary",
     );
     expect(promoted.status?.state).toBe("Available");
     expect(promoted.status?.dekID).toBe(before.status?.dekID);
-    expect(await readEnvelope(w, ns, promoted.status!.envelopeSecretName!)).toEqual(envelopeBefore);
-    expect(westOp.counts.kms.dekWrap ?? 0).toBe(0);
+    expect(await readEnvelope(west.api, ns, promoted.status!.envelopeSecretName!)).toEqual(envelopeBefore);
+    expect(west.op.counts.kms.dekWrap ?? 0).toBe(0);
     const demoted = await waitFor(
       "old primary demoted",
       primary,
       (o) => cond(o, "ReplicationLinked")?.reason === "SecondaryPromoted",
     );
     expect(cond(demoted, "ReplicationLinked")?.status).toBe("False");
-    expect(message(demoted, "ReplicationLinked")).toContain(`west/${ns}/orders`);
+    expect(message(demoted, "ReplicationLinked")).toContain(`west/${ns}/orders was promoted`);
+    expect(message(demoted, "ReplicationLinked")).not.toContain("north");
+    expect(cond(await secondary(region("north")), "ReplicationLinked")?.status).toBe("True");
+  });
+
+  it("R1 no DEK in any object of the other clusters", async () => {
+    const dir = leakCanaryDir();
+    expect(dir, "the integration project's global setup provides the run directory").toBeDefined();
+    for (const r of regions) {
+      const scan = await scanRun(dir ?? "", r.kc);
+      expect(scan.listFailures).toEqual([]);
+      expect(scan.deks).toBeGreaterThan(0);
+      expect(scan.envelopes).toBeGreaterThan(0);
+      expect(scan.leaks, r.cluster).toEqual([]);
+    }
   });
 });
