@@ -24,6 +24,7 @@ import { type Begun, OwnerReconciler, ownerKind, type PassFrame, watchKey } from
 import { finalizeOwner } from "./pass.js";
 import { chooseProtector, type ProtectorChoice } from "./protector-choice.js";
 import { observeReplication, type ReplicationView } from "./remote-link-step.js";
+import { remoteSecondariesStatus } from "./remote-replication.js";
 import { soonest } from "./requeue.js";
 import { EncryptedDatabaseKind, envelopeSecretName, type Kube } from "./resources.js";
 import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
@@ -68,6 +69,9 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
     const link = await observeReplication(frame, protecting);
     for (const c of [link.condition, link.keyListSynced])
       if (c) draft.set(c.type, c.status, c.reason, c.message);
+    if (link.remoteSecondaries.length > 0)
+      draft.next.remoteSecondaries = remoteSecondariesStatus(link.remoteSecondaries);
+    else delete draft.next.remoteSecondaries;
     const adopted = await frame.adopt(begun.envelope);
     if ("result" in adopted) return adopted.result;
     const converged = await this.converge(frame, server, {

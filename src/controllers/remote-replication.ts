@@ -4,6 +4,7 @@ import {
   type EncryptedDatabase,
   findCondition,
   Reason,
+  type RemoteSecondaryStatus,
 } from "../api/index.js";
 import { type Envelope, findWrapByThumbprint } from "../crypto/index.js";
 import type { RemoteRead } from "../remote/remote-reader.js";
@@ -212,4 +213,33 @@ export function demotedBy(secondaries: readonly RemoteSecondary[]): ConditionInp
     reason: Reason.SecondaryPromoted,
     message: `${promoted.map((s) => s.name).join(", ")} was promoted to Primary: this database is the demoted side and no longer its primary; its rotations no longer wait for it. Remove it from spec.replication.secondaries, and make this database a secondary of the new primary (a new EncryptedDatabase with role Secondary) or delete it`,
   };
+}
+
+const STATE = {
+  linked: "Linked",
+  notLinked: "NotLinked",
+  promoted: "Promoted",
+  unreachable: "Unreachable",
+} as const;
+
+/**
+ * R19-R22: status.remoteSecondaries of a primary, what `kubectl tde status` shows of its
+ * secondaries in other clusters: each one's link, key-list sync and protector, as read. Only
+ * bounded values (no error text), so that nothing is rewritten while nothing changes. Pure.
+ */
+export function remoteSecondariesStatus(secondaries: readonly RemoteSecondary[]): RemoteSecondaryStatus[] {
+  return secondaries.map((s) => {
+    const [cluster, namespace, ...name] = s.name.split("/");
+    const synced = findCondition(s.db?.status?.conditions, ConditionType.KeyListSynced)?.status;
+    const protector = s.db?.status?.effectiveProtector?.thumbprint;
+    return {
+      cluster: cluster ?? s.cluster,
+      namespace: namespace ?? "",
+      name: name.join("/"),
+      state: STATE[s.state],
+      ...(s.state === "linked" ? { keyListSynced: synced ?? "Unknown" } : {}),
+      ...(protector && s.state !== "unreachable" ? { protectorThumbprint: protector } : {}),
+      ...(s.failure ? { reason: s.failure.reason } : {}),
+    };
+  });
 }

@@ -309,6 +309,37 @@ export const RotationStatusSchema = Type.Object(
   { description: "A rotation in progress; absent when none is." },
 );
 
+export const REMOTE_SECONDARY_STATES = ["Linked", "NotLinked", "Promoted", "Unreachable"] as const;
+
+/** R19-R22: one secondary in another cluster, as the primary's operator last read it. */
+export const RemoteSecondaryStatusSchema = Type.Object(
+  {
+    cluster: Type.String({ description: "The secondary's cluster.", maxLength: 52 }),
+    namespace: Type.String({ description: "The secondary's namespace.", maxLength: 63 }),
+    name: Type.String({ description: "The secondary's name.", maxLength: 253 }),
+    state: StringEnum(REMOTE_SECONDARY_STATES, {
+      description:
+        "Linked: it names this primary back (R31). NotLinked: it does not (yet). Promoted: it became a Primary, this one is demoted (R22). Unreachable: its cluster cannot be read.",
+    }),
+    keyListSynced: Opt(
+      StringEnum(["True", "False", "Unknown"] as const, {
+        description: "Its KeyListSynced condition (R20), as read from its cluster.",
+      }),
+    ),
+    protectorThumbprint: Opt(
+      Type.String({ description: "The thumbprint of its effective protector, as read.", maxLength: 128 }),
+    ),
+    reason: Opt(
+      Type.String({
+        description:
+          "Why its cluster cannot be read: NoKubeconfig, BadKubeconfig, Unreachable, Forbidden, ServerError.",
+        maxLength: 64,
+      }),
+    ),
+  },
+  { description: "A secondary in another cluster." },
+);
+
 export const EncryptedDatabaseStatusSchema = Type.Object(
   {
     observedGeneration: Opt(ObservedGeneration()),
@@ -342,6 +373,14 @@ export const EncryptedDatabaseStatusSchema = Type.Object(
       }),
     ),
     rotation: Opt(RotationStatusSchema),
+    remoteSecondaries: Opt(
+      Type.Array(RemoteSecondaryStatusSchema, {
+        description:
+          "For a Primary: its secondaries in other clusters and their sync state, as last read (R19-R22); absent with none.",
+        maxItems: MAX_SECONDARIES,
+        "x-kubernetes-list-type": "atomic",
+      }),
+    ),
     keyAccessLostSince: Opt(Timestamp("When key access was lost; absent while the key is reachable.")),
     inaccessibleSince: Opt(Timestamp("When the database became Inaccessible.")),
     lastRevalidatedToken: Opt(
@@ -361,3 +400,4 @@ export type Restore = Static<typeof RestoreSchema>;
 export type EffectiveProtector = Static<typeof EffectiveProtectorSchema>;
 export type KeyListEntry = Static<typeof KeyListEntrySchema>;
 export type RotationStatus = Static<typeof RotationStatusSchema>;
+export type RemoteSecondaryStatus = Static<typeof RemoteSecondaryStatusSchema>;

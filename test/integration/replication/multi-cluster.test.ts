@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { main } from "../../../src/cli/main.js";
 import { findWrapByThumbprint } from "../../../src/crypto/index.js";
 import { createClusterSecret, kubeconfigThrough, linkTo, startCluster } from "../../harness/clusters.js";
 import type { ControlPlane } from "../../harness/control-plane.js";
@@ -86,6 +87,14 @@ const message = (o: EncryptedDatabase, type: string) =>
   o.status?.conditions?.find((c) => c.type === type)?.message ?? "";
 
 const importKey = (a: Api, kp: string, pem: string) => importKeyProtector(a, ns, kp, pem);
+
+/** kubectl-tde, in this process, against east (the primary's cluster). */
+async function tde(...argv: string[]): Promise<string> {
+  const out: string[] = [];
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => out.push(t) }, kc());
+  expect(code, out.join("")).toBe(0);
+  return out.join("");
+}
 
 /**
  * The manifests of docs/geo-replication.md for one cluster (its yaml blocks that start with
@@ -201,6 +210,25 @@ describe("geo-replication across clusters", () => {
     ]);
     const last = await metric(east, "tde_remote_cluster_last_success_timestamp_seconds");
     expect(last.every((m) => m.value > Date.now() / 1000 - 60)).toBe(true);
+    // kubectl tde status and impact in east show the secondaries in the other clusters
+    const shown = await waitFor(
+      "both synced in the primary's status",
+      primary,
+      (o) => (o.status?.remoteSecondaries ?? []).filter((r) => r.keyListSynced === "True").length === 2,
+    );
+    expect(shown.status?.remoteSecondaries?.map((r) => [r.cluster, r.state])).toEqual([
+      ["west", "Linked"],
+      ["north", "Linked"],
+    ]);
+    const status = await tde("status", "-n", ns);
+    for (const cluster of both())
+      expect(status).toMatch(
+        new RegExp(
+          `edb\\s+${cluster}\\s+${ns}\\s+orders\\s+Linked\\s+secondary of ${ns}/orders\\s+${t.one?.slice(0, 12)}\\s+-\\s+KeyListSynced=True`,
+        ),
+      );
+    const impact = await tde("impact", "e1", "-n", ns);
+    for (const cluster of both()) expect(impact).toMatch(new RegExp(`edb\\s+${cluster}\\s+${ns}\\s+orders`));
   });
 
   it("R21 a rotation runs in order across clusters: every secondary holds the new key before the primary switches, then each follows", async () => {
@@ -264,6 +292,7 @@ describe("geo-replication across clusters", () => {
     });
     expect(message(blocked, "KeyListSynced")).toContain("west");
     expect(blocked.status?.effectiveProtector?.thumbprint).toBe(t.two);
+    expect(await tde("status", "-n", ns)).toMatch(/edb\s+west\s+\S+\s+orders\s+Unreachable \(Unreachable\)/);
     expect(await metric(east, "tde_remote_cluster_up")).toEqual([
       { cluster: "north", value: 1 },
       { cluster: "west", value: 0 },

@@ -9,6 +9,7 @@ import {
   remoteKeyListSynced,
   remotePrimaryLink,
   remoteSecondariesMissingKey,
+  remoteSecondariesStatus,
   remoteSecondary,
 } from "../../../src/controllers/remote-replication.js";
 import { addWrap, createEnvelope, type Envelope } from "../../../src/crypto/index.js";
@@ -271,5 +272,39 @@ describe("R3 R20 the primary's envelope as this cluster's keys read it (localize
       expect(r.missing).toEqual([B]);
       expect(r.message).toContain("import the same key material");
     }
+  });
+});
+
+describe("R19-R22 status.remoteSecondaries: bounded values only, for kubectl tde status", () => {
+  it("each secondary's link, KeyListSynced and protector; an unreachable one with its reason, never the error text", () => {
+    const linked = database("prod", "orders", {}, {
+      effectiveProtector: { source: "Database", type: "CustomerManaged", keyID: "k", thumbprint: A },
+      conditions: [
+        { type: "KeyListSynced", status: "True", reason: "r", message: "m", lastTransitionTime: T(0) },
+      ],
+    } as EncryptedDatabase["status"]);
+    expect(
+      remoteSecondariesStatus([
+        { name: "west/prod/orders", cluster: "west", state: "linked", db: linked },
+        {
+          name: "north/prod/orders",
+          cluster: "north",
+          state: "unreachable",
+          failure: { ...cut, cluster: "north" },
+        },
+        { name: "south/prod/orders", cluster: "south", state: "promoted", db: database("prod", "orders") },
+      ]),
+    ).toEqual([
+      {
+        cluster: "west",
+        namespace: "prod",
+        name: "orders",
+        state: "Linked",
+        keyListSynced: "True",
+        protectorThumbprint: A,
+      },
+      { cluster: "north", namespace: "prod", name: "orders", state: "Unreachable", reason: "Unreachable" },
+      { cluster: "south", namespace: "prod", name: "orders", state: "Promoted" },
+    ]);
   });
 });
