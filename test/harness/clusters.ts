@@ -1,7 +1,10 @@
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { ControlPlane } from "./control-plane.js";
 import { installCrds } from "./crds.js";
 import { FaultProxy, upstreamFromKubeConfig } from "./fault-proxy.js";
+import { helm } from "./helm.js";
 
 /**
  * R19 across clusters: another real control plane (its own kube-apiserver and etcd, on free
@@ -65,4 +68,57 @@ export async function createClusterSecret(
       stringData: { value: kubeconfig },
     },
   });
+}
+
+/**
+ * R19 with the chart's remote-reader role, as docs/geo-replication.md sets it up: renders the
+ * chart's remote-reader objects for `namespaces` (release namespace `releaseNamespace`), applies
+ * them to the cluster, asks the API server for a token of its ServiceAccount (TokenRequest), and
+ * returns a kubeconfig that reads the cluster as that identity, and only as it.
+ */
+export async function remoteReaderKubeConfig(o: {
+  admin: k8s.KubeConfig;
+  kubeconfigPath: string;
+  kubectl: string;
+  releaseNamespace: string;
+  namespaces: string[];
+}): Promise<k8s.KubeConfig> {
+  const release = "geo";
+  const { stdout } = await helm([
+    "template",
+    release,
+    join(import.meta.dirname, "..", "..", "charts", "tde-operator"),
+    "--namespace",
+    o.releaseNamespace,
+    "--set",
+    "geoReplication.remoteReader.enabled=true",
+    "--set",
+    `geoReplication.remoteReader.namespaces={${o.namespaces.join(",")}}`,
+    "--show-only",
+    "templates/remote-reader.yaml",
+  ]);
+  const run = (args: string[], input?: string) =>
+    execFileSync(o.kubectl, ["--kubeconfig", o.kubeconfigPath, ...args], {
+      encoding: "utf8",
+      ...(input === undefined ? {} : { input }),
+    });
+  run(["apply", "-f", "-"], stdout);
+  const token = run([
+    "create",
+    "token",
+    `${release}-tde-operator-remote-reader`,
+    "-n",
+    o.releaseNamespace,
+    "--duration=2h",
+  ]).trim();
+  const cluster = o.admin.getCurrentCluster();
+  if (!cluster) throw new Error("the admin kubeconfig has no current cluster");
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: "c", server: cluster.server, caData: cluster.caData, skipTLSVerify: false }],
+    users: [{ name: "remote-reader", token }],
+    contexts: [{ name: "c", cluster: "c", user: "remote-reader" }],
+    currentContext: "c",
+  });
+  return kc;
 }

@@ -1,11 +1,17 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type * as k8s from "@kubernetes/client-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { main } from "../../../src/cli/main.js";
 import { findWrapByThumbprint } from "../../../src/crypto/index.js";
-import { createClusterSecret, kubeconfigThrough, linkTo, startCluster } from "../../harness/clusters.js";
+import {
+  createClusterSecret,
+  kubeconfigThrough,
+  linkTo,
+  remoteReaderKubeConfig,
+  startCluster,
+} from "../../harness/clusters.js";
 import type { ControlPlane } from "../../harness/control-plane.js";
 import type { FaultProxy } from "../../harness/fault-proxy.js";
 import { leakCanaryDir, scanRun } from "../../harness/leak-scan.js";
@@ -45,6 +51,8 @@ interface Region {
   kc: k8s.KubeConfig;
   api: Api;
   op: TestOperator;
+  /** the chart's remote-reader identity of this cluster: what east's operator reads it as */
+  reader: k8s.KubeConfig;
   /** east's operator reading this cluster */
   fromEast: FaultProxy;
   /** this cluster's operator reading east */
@@ -52,6 +60,9 @@ interface Region {
 }
 const regions: Region[] = [];
 const region = (cluster: Region["cluster"]) => regions.find((r) => r.cluster === cluster)!;
+
+/** east's remote-reader identity: what the secondaries' operators read east as */
+let eastReader: k8s.KubeConfig;
 
 async function startRegion(cluster: Region["cluster"]): Promise<Region> {
   const { plane, kc: rkc } = await startCluster();
@@ -64,14 +75,23 @@ async function startRegion(cluster: Region["cluster"]): Promise<Region> {
     clusterName: cluster,
     remoteReadTtlMs: 500,
   });
+  const reader = await remoteReaderKubeConfig({
+    admin: rkc,
+    kubeconfigPath: plane.started.kubeconfigPath,
+    kubectl: plane.started.binaries.kubectl ?? "",
+    releaseNamespace: operatorNamespace,
+    namespaces: [ns],
+  });
   const r: Region = {
     cluster,
     plane,
     kc: rkc,
     api: api(rkc),
     op,
-    fromEast: await linkTo(rkc),
-    toEast: await linkTo(kc()),
+    reader,
+    // each operator reads the other clusters only as their remote reader, through a cuttable link
+    fromEast: await linkTo(reader),
+    toEast: await linkTo(eastReader),
   };
   await createClusterSecret(kc(), opEast, cluster, kubeconfigThrough(r.fromEast, cluster));
   await createClusterSecret(rkc, operatorNamespace, "east", kubeconfigThrough(r.toEast, "east"));
@@ -137,6 +157,13 @@ beforeAll(async () => {
     clusterName: "east",
     remoteReadTtlMs: 500,
   });
+  eastReader = await remoteReaderKubeConfig({
+    admin: kc(),
+    kubeconfigPath: inject("kubeconfigPath"),
+    kubectl: inject("kubectlPath"),
+    releaseNamespace: opEast,
+    namespaces: [ns],
+  });
   regions.push(...(await Promise.all([startRegion("west"), startRegion("north")])));
 }, 300_000);
 
@@ -200,6 +227,14 @@ describe("geo-replication across clusters", () => {
       ]);
       expect(await metric(r.op, "tde_remote_cluster_up")).toEqual([{ cluster: "east", value: 1 }]);
     }
+    // the identity each operator reads another cluster as may read there, never write (the chart's remote reader)
+    const asReader = api(region("west").reader);
+    expect((await asReader.get<EncryptedDatabase>("EncryptedDatabase", ns, "orders")).metadata?.name).toBe(
+      "orders",
+    );
+    await expect(
+      asReader.patch("EncryptedDatabase", ns, "orders", { metadata: { labels: { x: "y" } } }),
+    ).rejects.toMatchObject({ code: 403 });
     const linked = await waitFor("primary sees both linked", primary, (o) =>
       message(o, "ReplicationLinked").includes("2 in other clusters"),
     );
