@@ -1,6 +1,5 @@
 import {
   type ConditionInput,
-  ConditionType,
   type EncryptedDatabase,
   type EncryptedDatabaseStatus,
   Reason,
@@ -13,8 +12,8 @@ import { keyHolders, requiredFromPrimary } from "./key-list-sync.js";
 import type { PassFrame } from "./owner-pass.js";
 import { localizedEnvelope } from "./remote-envelope.js";
 import {
-  demotedBy,
   otherCluster,
+  primaryLinked,
   type RemoteSecondary,
   remoteKeyListSynced,
   remotePrimaryLink,
@@ -82,14 +81,11 @@ export async function observeReplication(
       return remoteSecondary(e, db, remote.clusterName, read, wraps);
     }),
   );
-  const linked = linkedSecondaries(db, ctx.databases.store).length;
-  const across = secondaries.filter((s) => s.state === "linked").length;
-  const condition = demotedBy(secondaries) ?? {
-    type: ConditionType.ReplicationLinked,
-    status: "True" as const,
-    reason: Reason.ReplicationLinked,
-    message: `primary of ${linked + across} secondaries (${across} in other clusters)`,
-  };
+  const condition = primaryLinked(
+    linkedSecondaries(db, ctx.databases.store).length,
+    secondaries,
+    remote.clusterName,
+  );
   const keyListSynced = remoteKeyListSynced(secondaries);
   return {
     condition,

@@ -243,3 +243,31 @@ export function remoteSecondariesStatus(secondaries: readonly RemoteSecondary[])
     };
   });
 }
+
+/**
+ * R19, R22, R31: ReplicationLinked of a primary with secondaries in other clusters: how many are
+ * linked; demoted once one of them was promoted; refused while this operator has no
+ * --cluster-name, since no secondary elsewhere could name this primary back. Pure.
+ */
+export function primaryLinked(
+  localLinked: number,
+  secondaries: readonly RemoteSecondary[],
+  here: string | undefined,
+): ConditionInput {
+  if (!here)
+    return {
+      type: ConditionType.ReplicationLinked,
+      status: "False",
+      reason: Reason.ClusterNameNotSet,
+      message: `spec.replication.secondaries names secondaries in other clusters (${secondaries.map((s) => s.name).join(", ")}), but this operator has no --cluster-name: set it (the chart's geoReplication.clusterName) to the name those clusters' secondaries name this primary's cluster with (R31)`,
+    };
+  const across = secondaries.filter((s) => s.state === "linked").length;
+  return (
+    demotedBy(secondaries) ?? {
+      type: ConditionType.ReplicationLinked,
+      status: "True",
+      reason: Reason.ReplicationLinked,
+      message: `primary of ${localLinked + across} secondaries (${across} in other clusters)`,
+    }
+  );
+}

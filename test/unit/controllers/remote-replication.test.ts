@@ -5,6 +5,7 @@ import { localizedEnvelope } from "../../../src/controllers/remote-envelope.js";
 import {
   demotedBy,
   otherCluster,
+  primaryLinked,
   type RemoteSecondary,
   remoteKeyListSynced,
   remotePrimaryLink,
@@ -306,5 +307,36 @@ describe("R19-R22 status.remoteSecondaries: bounded values only, for kubectl tde
       { cluster: "north", namespace: "prod", name: "orders", state: "Unreachable", reason: "Unreachable" },
       { cluster: "south", namespace: "prod", name: "orders", state: "Promoted" },
     ]);
+  });
+});
+
+describe("R19 R31 ReplicationLinked of a primary with secondaries in other clusters (primaryLinked)", () => {
+  const linked: RemoteSecondary = { name: "west/prod/orders", cluster: "west", state: "linked" };
+  it.each<[string, RemoteSecondary[], string | undefined, string, string]>([
+    [
+      "counts this cluster's and the other clusters' linked secondaries",
+      [linked],
+      "east",
+      "ReplicationLinked",
+      "primary of 3 secondaries (1 in other clusters)",
+    ],
+    [
+      "R22 demoted once one was promoted",
+      [{ ...linked, state: "promoted" }],
+      "east",
+      "SecondaryPromoted",
+      "was promoted to Primary",
+    ],
+    [
+      "R31 refused without --cluster-name, saying how to fix it",
+      [linked],
+      undefined,
+      "ClusterNameNotSet",
+      "--cluster-name",
+    ],
+  ])("%s", (_n, list, here, reason, words) => {
+    const c = primaryLinked(2, list, here);
+    expect(c.reason).toBe(reason);
+    expect(c.message).toContain(words);
   });
 });
