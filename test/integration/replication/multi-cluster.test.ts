@@ -64,17 +64,22 @@ const region = (cluster: Region["cluster"]) => regions.find((r) => r.cluster ===
 /** east's remote-reader identity: what the secondaries' operators read east as */
 let eastReader: k8s.KubeConfig;
 
-async function startRegion(cluster: Region["cluster"]): Promise<Region> {
-  const { plane, kc: rkc } = await startCluster();
-  const operatorNamespace = `mc-op-${cluster}-${id}`;
-  const op = await startTestOperator({
+/** A region's operator (again, after a restart: the cluster Secret and everything else stay). */
+function regionOperator(rkc: k8s.KubeConfig, cluster: Region["cluster"]): Promise<TestOperator> {
+  return startTestOperator({
     cluster: rkc,
     kubeConfig: rkc,
     watchNamespaces: [ns],
-    operatorNamespace,
+    operatorNamespace: `mc-op-${cluster}-${id}`,
     clusterName: cluster,
     remoteReadTtlMs: 500,
   });
+}
+
+async function startRegion(cluster: Region["cluster"]): Promise<Region> {
+  const { plane, kc: rkc } = await startCluster();
+  const operatorNamespace = `mc-op-${cluster}-${id}`;
+  const op = await regionOperator(rkc, cluster);
   const reader = await remoteReaderKubeConfig({
     admin: rkc,
     kubeconfigPath: plane.started.kubeconfigPath,
@@ -311,7 +316,8 @@ describe("geo-replication across clusters", () => {
     t.three = await importKey(e, "e3", material.three);
     for (const r of regions) expect(await importKey(r.api, "w3", material.three)).toBe(t.three);
     const dekID = (await primary()).status?.dekID;
-    await west.fromEast.loss("refuse");
+    // a black hole one way (reads time out), refused connections the other
+    await west.fromEast.loss("hold");
     await west.toEast.loss("refuse");
     await e.patch("EncryptedDatabase", ns, "orders", {
       spec: { encryptionProtector: { keyProtectorRef: { name: "e3" } } },
@@ -360,6 +366,15 @@ describe("geo-replication across clusters", () => {
     expect(stillPrimary.dekID).toBe(dekID);
     expect(stillPrimary.wraps.find((x) => x.role === "protector")?.thumbprint).toBe(t.two);
     expect((await primary()).status?.effectiveProtector?.thumbprint).toBe(t.two);
+    // west's operator restarts while cut off: it remembers nothing, and still moves nothing
+    await west.op.stop();
+    west.op = await regionOperator(west.kc, "west");
+    await new Promise((r) => setTimeout(r, 3_000));
+    const restarted = await secondary(west);
+    expect(cond(restarted, "KeyListSynced")?.reason).toBe("RemoteClusterUnreachable");
+    expect(restarted.status?.effectiveProtector?.thumbprint).toBe(t.two);
+    expect(restarted.status?.state).toBe("Available");
+    expect(west.op.counts.kms.dekWrap ?? 0).toBe(0);
 
     await west.fromEast.heal();
     await west.toEast.heal();
