@@ -218,7 +218,7 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
       else delete next.missingThumbprints;
       const c = keyListSynced(
         frame.namespace,
-        `${nsOf(primary)}/${primary.metadata.name}`,
+        `${link.primaryCluster ? `${link.primaryCluster}/` : ""}${nsOf(primary)}/${primary.metadata.name}`,
         synced.missing,
         synced.causes,
       );

@@ -224,6 +224,7 @@ describe("geo-replication across clusters", () => {
       expect(cond(s, "ReplicationLinked")?.status).toBe("True");
       expect(message(s, "ReplicationLinked")).toContain(`east/${ns}/orders`);
       expect(cond(s, "KeyListSynced")?.status).toBe("True");
+      expect(message(s, "KeyListSynced")).toContain(`east/${ns}/orders`);
       expect(cond(s, "Revalidated")?.status).toBe("True");
       // wrapped under its own cluster's key (its own key id), never east's
       const envelope = await readEnvelope(r.api, ns, s.status!.envelopeSecretName!);
