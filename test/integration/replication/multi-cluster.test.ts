@@ -193,6 +193,25 @@ describe("geo-replication across clusters", () => {
         replication: { role: "Secondary", primaryRef: { cluster: "East_1", namespace: ns, name: "orders" } },
       }),
     ).rejects.toThrow(/spec.replication.primaryRef.cluster.*must be a cluster name/s);
+    await expect(
+      e.create("EncryptedDatabase", ns, "bad", {
+        serverRef: { name: "primary-server" },
+        replication: { role: "Primary", secondaries: [{ cluster: "West", namespace: ns, name: "orders" }] },
+      }),
+    ).rejects.toThrow(/spec.replication.secondaries\[0\].cluster.*must be a cluster name/s);
+    // one entry per cluster, namespace and name: the same name in two regions is two secondaries
+    await expect(
+      e.create("EncryptedDatabase", ns, "bad", {
+        serverRef: { name: "primary-server" },
+        replication: {
+          role: "Primary",
+          secondaries: [
+            { cluster: "west", namespace: ns, name: "orders" },
+            { cluster: "west", namespace: ns, name: "orders" },
+          ],
+        },
+      }),
+    ).rejects.toThrow(/Duplicate value/);
   });
 
   it("R19 R20 R23 R31 secondaries in two other clusters hold the primary's DEK, each under its own vault's key", async () => {
