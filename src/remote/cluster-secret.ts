@@ -40,7 +40,13 @@ export function endpointFromSecret(
       };
     return { ok: true, endpoint: parsed };
   } catch (error) {
-    // the parser's messages name the context, cluster or file at fault, never a credential
-    return { ok: false, message: `${where}: ${(error as Error).message}` };
+    // a YAML error quotes the offending line, which may hold a token: say where, never what
+    const e = error as Error & { linePos?: { line: number; col: number }[] };
+    if (e.name === "YAMLParseError" || e.name === "YAMLWarning") {
+      const at = e.linePos?.[0] ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "";
+      return { ok: false, message: `${where}: its kubeconfig is not valid YAML${at}` };
+    }
+    // our own messages name the context, cluster or file at fault, never a credential
+    return { ok: false, message: `${where}: ${e.message}` };
   }
 }

@@ -91,6 +91,11 @@ describe("R19 the cluster Secret (Cluster API's convention)", () => {
       "exec or auth-provider plugin",
     ],
     ["no current context", { value: Buffer.from("clusters: []\n").toString("base64") }, "no context"],
+    [
+      "invalid YAML, without quoting the line (it may hold the token)",
+      { value: Buffer.from("users:\n- name: u\n  user:\n    token: t0ken: x\n").toString("base64") },
+      "is not valid YAML at line 4, column 12",
+    ],
   ])("refuses %s, naming the Secret and the fix", (_n, data, words) => {
     const e = endpointFromSecret("west", "tde-system", { data });
     expect(e.ok).toBe(false);
