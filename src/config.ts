@@ -39,6 +39,13 @@ export interface OperatorConfig {
    */
   serviceManagedKey?: { namespace: string; name: string };
   azure?: AzureSettings;
+  /**
+   * R19, R31: the name other clusters know this one by (the `cluster` a remote primary lists its
+   * secondaries with). Needed only for geo-replication across clusters.
+   */
+  clusterName?: string;
+  /** R19-R21: how long a read of a remote cluster is reused before it is read again (default 10s) */
+  remoteReadTtlMs?: number;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -94,6 +101,9 @@ export const USAGE = `tde-operator [flags]
   --lease-name NAME          the Lease (TDE_LEASE_NAME; tde-operator-leader)
   --identity ID              this replica in the Lease (POD_NAME; hostname-pid)
   --retained-wrap-retention D  how long a retained wrap is kept once nothing depends on it (TDE_RETAINED_WRAP_RETENTION; 2h)
+  --cluster-name NAME        the name other clusters know this one by, for geo-replication across clusters
+                             (TDE_CLUSTER_NAME; none: only replication within this cluster)
+  --remote-read-ttl D        how long a read of another cluster is reused before it is read again (TDE_REMOTE_READ_TTL; 10s)
   --service-managed-key [NS/]NAME  the KeyProtector serving as the service-managed key, any provider; changing it
                              re-wraps every service-managed DEK online (TDE_SERVICE_MANAGED_KEY; the operator's own
                              Local key, tde-service-managed in the operator's namespace)
@@ -128,6 +138,8 @@ export function parseConfig(argv: string[] = process.argv.slice(2)): OperatorCon
       identity: { type: "string" },
       "retained-wrap-retention": { type: "string" },
       "service-managed-key": { type: "string" },
+      "cluster-name": { type: "string" },
+      "remote-read-ttl": { type: "string" },
       ...AZURE_SETTING_FLAGS,
     },
     strict: true,
@@ -176,5 +188,25 @@ export function parseConfig(argv: string[] = process.argv.slice(2)): OperatorCon
       ? { serviceManagedKey: parseServiceManagedKey(serviceManagedKey, operatorNamespace, namespaces) }
       : {}),
     azure: parseAzureSettings(values, process.env),
+    ...clusterSettings(
+      pick(values["cluster-name"], "TDE_CLUSTER_NAME"),
+      pick(values["remote-read-ttl"], "TDE_REMOTE_READ_TTL"),
+    ),
   };
+}
+
+/** R19: `--cluster-name` must be a cluster name as the CRDs accept it; `--remote-read-ttl` a duration. */
+export function clusterSettings(
+  name: string | undefined,
+  ttl: string | undefined,
+): Pick<OperatorConfig, "clusterName" | "remoteReadTtlMs"> {
+  const out: Pick<OperatorConfig, "clusterName" | "remoteReadTtlMs"> = {
+    remoteReadTtlMs: parseDuration(ttl ?? "10s"),
+  };
+  if (name === undefined || name === "") return out;
+  if (name.length > 52 || !DNS_LABEL.test(name))
+    throw new Error(
+      `--cluster-name: "${name}" is not a cluster name: at most 52 lowercase letters, digits and '-', starting and ending with a letter or digit (the name remote primaries list this cluster's secondaries with)`,
+    );
+  return { ...out, clusterName: name };
 }

@@ -33,6 +33,7 @@ import { secretValueReader } from "./kms/secret-value.js";
 import type { Logger } from "./observability/logger.js";
 import type { Metrics } from "./observability/metrics.js";
 import { reconcileObserver } from "./observability/reconcile-observer.js";
+import { RemoteClusters } from "./remote/remote-reader.js";
 import {
   type ApiObserver,
   type Controller,
@@ -163,6 +164,7 @@ export class Operator {
       probes: this.probeClock,
       log,
       metrics,
+      remote: remoteOf(config, this.client, metrics),
       ...(config.retainedWrapRetentionMs === undefined
         ? {}
         : { retainedWrapRetentionMs: config.retainedWrapRetentionMs }),
@@ -445,4 +447,19 @@ function envelopeLossCounts(
     }
   }
   return [...counts.values()];
+}
+
+/** R19-R22 across clusters: the read-only reader of the clusters named by kubeconfig Secrets of the operator's namespace. */
+function remoteOf(config: OperatorConfig, client: KubeClient, metrics: Metrics): ControllerContext["remote"] {
+  const ttlMs = config.remoteReadTtlMs ?? 10_000;
+  return {
+    reader: new RemoteClusters({
+      local: client,
+      operatorNamespace: config.operatorNamespace,
+      ttlMs,
+      metrics,
+    }),
+    clusterName: config.clusterName,
+    ttlMs,
+  };
 }

@@ -150,6 +150,10 @@ export const Reason = {
   SecondaryNeedsDatabaseProtector: "SecondaryNeedsDatabaseProtector",
   KeyListSynced: "KeyListSynced",
   MissingThumbprints: "MissingThumbprints",
+  // replication across clusters (R19-R22 with a cluster reference)
+  RemoteClusterUnreachable: "RemoteClusterUnreachable",
+  ClusterNameNotSet: "ClusterNameNotSet",
+  SecondaryPromoted: "SecondaryPromoted",
   // copies and restore (R23, R24)
   SourceNotFound: "SourceNotFound",
   NotAllowedBySource: "NotAllowedBySource",

@@ -193,7 +193,7 @@ const DEFINITIONS: KindDefinition[] = [
     ],
     rootRules: [
       {
-        rule: "!has(self.spec.replication) || !has(self.spec.replication.primaryRef) || has(self.spec.replication.primaryRef.namespace) || self.spec.replication.primaryRef.name != self.metadata.name",
+        rule: "!has(self.spec.replication) || !has(self.spec.replication.primaryRef) || has(self.spec.replication.primaryRef.namespace) || has(self.spec.replication.primaryRef.cluster) || self.spec.replication.primaryRef.name != self.metadata.name",
         message:
           "spec.replication.primaryRef names this database itself: a secondary's primary must be another EncryptedDatabase",
         fieldPath: ".spec.replication.primaryRef",

@@ -26,6 +26,7 @@ export type {
   KeyListEntry,
   KeyListRole,
   ProtectorSource,
+  RemoteSecondaryStatus,
   Replication,
   ReplicationRole,
   Restore,

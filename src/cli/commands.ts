@@ -162,7 +162,7 @@ export async function status(ctx: CliContext, options: Scoped): Promise<string> 
   ]);
   const rows = statusRows(kps, servers, dbs);
   const empty = ns ? `No tde.dev resources found in namespace ${ns}.\n` : "No tde.dev resources found.\n";
-  return render(options.output, statusColumns(), rows, rows, empty);
+  return render(options.output, statusColumns(rows), rows, rows, empty);
 }
 
 export async function keys(ctx: CliContext, options: Extract<Command, { name: "keys" }>): Promise<string> {
@@ -274,7 +274,7 @@ export async function impact(
   const where = ns ? `in namespace ${ns}` : "in any namespace";
   const empty = `${note}nothing ${where} uses keyprotector ${options.keyProtector}.\n`;
   const data = { keyProtector: options.keyProtector, targets, dependants: rows };
-  const text = render(options.output, impactColumns(), rows, data, empty);
+  const text = render(options.output, impactColumns(rows), rows, data, empty);
   return options.output === "table" && rows.length > 0 ? note + text : text;
 }
 

@@ -15,6 +15,8 @@ export interface ImpactTarget {
 
 export interface ImpactRow {
   kind: "EncryptedServer" | "EncryptedDatabase";
+  /** a primary's secondary in another cluster (R19), as its status.remoteSecondaries reports it */
+  cluster?: string;
   namespace: string;
   name: string;
   state: string;
@@ -108,7 +110,11 @@ export function findImpact(
   const rows: ImpactRow[] = [];
   const add = (row: ImpactRow) => {
     const existing = rows.find(
-      (r) => r.kind === row.kind && r.namespace === row.namespace && r.name === row.name,
+      (r) =>
+        r.kind === row.kind &&
+        r.cluster === row.cluster &&
+        r.namespace === row.namespace &&
+        r.name === row.name,
     );
     if (!existing) {
       rows.push(row);
@@ -131,21 +137,49 @@ export function findImpact(
       const uses = databaseUses(db, target, serverOf);
       if (uses.length > 0)
         add({ kind: "EncryptedDatabase", ...where(db), state: db.status?.state ?? "Pending", uses });
+      for (const row of remoteSecondaryUses(db, target)) add(row);
     }
   }
+  // this cluster's rows first, then each other cluster's
   return rows.sort(
     (a, b) =>
-      a.namespace.localeCompare(b.namespace) || kindOrder(a) - kindOrder(b) || a.name.localeCompare(b.name),
+      (a.cluster ?? "").localeCompare(b.cluster ?? "") ||
+      a.namespace.localeCompare(b.namespace) ||
+      kindOrder(a) - kindOrder(b) ||
+      a.name.localeCompare(b.name),
   );
+}
+
+/**
+ * R3 R21: a primary's secondaries in other clusters whose protector holds the same key material
+ * (by thumbprint): the primary's next rotation waits for them, and they lose the key with it.
+ */
+function remoteSecondaryUses(db: EncryptedDatabase, target: ImpactTarget): ImpactRow[] {
+  if (!target.thumbprint) return [];
+  return (db.status?.remoteSecondaries ?? [])
+    .filter((s) => s.protectorThumbprint === target.thumbprint)
+    .map((s) => ({
+      kind: "EncryptedDatabase",
+      cluster: s.cluster,
+      namespace: s.namespace,
+      name: s.name,
+      state: s.state,
+      uses: [`protector (same key material, secondary of ${db.metadata.namespace}/${db.metadata.name})`],
+    }));
 }
 
 function where(o: { metadata: { namespace?: string; name?: string } }) {
   return { namespace: o.metadata.namespace ?? "", name: o.metadata.name ?? "" };
 }
 
-export function impactColumns(): Column<ImpactRow>[] {
+/** The table's columns; CLUSTER only when a row is in another cluster. */
+export function impactColumns(rows: readonly ImpactRow[] = []): Column<ImpactRow>[] {
+  const cluster: Column<ImpactRow>[] = rows.some((r) => r.cluster)
+    ? [{ header: "CLUSTER", cell: (r) => r.cluster ?? "" }]
+    : [];
   return [
     { header: "KIND", cell: (r) => (r.kind === "EncryptedServer" ? "esrv" : "edb") },
+    ...cluster,
     { header: "NAMESPACE", cell: (r) => r.namespace },
     { header: "NAME", cell: (r) => r.name },
     { header: "STATE", cell: (r) => r.state },

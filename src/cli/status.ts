@@ -19,6 +19,8 @@ import type { Column } from "./format.js";
 
 export interface StatusRow {
   kind: "KeyProtector" | "EncryptedServer" | "EncryptedDatabase";
+  /** a secondary in another cluster (R19), as its primary's operator last read it; absent: this cluster */
+  cluster?: string;
   namespace: string;
   name: string;
   /** status.state; for a KeyProtector, Accessible or NotAccessible from its Accessible condition */
@@ -127,16 +129,37 @@ export function databaseRow(db: EncryptedDatabase): StatusRow {
   };
 }
 
+/**
+ * R19-R22: the rows of a primary's secondaries in other clusters, from its status.remoteSecondaries:
+ * the link (Linked, NotLinked, Promoted, Unreachable with why), the protector's thumbprint and,
+ * under READY, whether it holds the primary's key list (KeyListSynced, R20).
+ */
+export function remoteSecondaryRows(db: EncryptedDatabase): StatusRow[] {
+  const of = `${db.metadata.namespace ?? ""}/${db.metadata.name ?? ""}`;
+  return (db.status?.remoteSecondaries ?? []).map((s) => ({
+    kind: "EncryptedDatabase",
+    cluster: s.cluster,
+    namespace: s.namespace,
+    name: s.name,
+    state: s.reason ? `${s.state} (${s.reason})` : s.state,
+    protector: `secondary of ${of}`,
+    thumbprint: s.protectorThumbprint ? shortThumbprint(s.protectorThumbprint) : "",
+    keyAccess: "",
+    ready: s.keyListSynced ? `KeyListSynced=${s.keyListSynced}` : "Unknown",
+    message: "",
+  }));
+}
+
 const KIND_ORDER = { KeyProtector: 0, EncryptedServer: 1, EncryptedDatabase: 2 } as const;
 
-/** Rows sorted by namespace, then kind (keys, servers, databases), then name. */
+/** Rows sorted by namespace, then kind (keys, servers, databases), then name; a primary's secondaries in other clusters right after it. */
 export function statusRows(
   keyProtectors: readonly KeyProtector[],
   servers: readonly EncryptedServer[],
   databases: readonly EncryptedDatabase[],
   now: Date = new Date(),
 ): StatusRow[] {
-  return [
+  const local = [
     ...keyProtectors.map(keyProtectorRow),
     ...servers.map((s) => serverRow(s, now)),
     ...databases.map(databaseRow),
@@ -146,13 +169,23 @@ export function statusRows(
       KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
       a.name.localeCompare(b.name),
   );
+  const remote = new Map(databases.map((d) => [`${d.metadata.namespace}/${d.metadata.name}`, d]));
+  return local.flatMap((row) => {
+    const db = row.kind === "EncryptedDatabase" ? remote.get(`${row.namespace}/${row.name}`) : undefined;
+    return db ? [row, ...remoteSecondaryRows(db)] : [row];
+  });
 }
 
 const SHORT_KIND = { KeyProtector: "kp", EncryptedServer: "esrv", EncryptedDatabase: "edb" } as const;
 
-export function statusColumns(): Column<StatusRow>[] {
+/** The table's columns; CLUSTER only when a row is in another cluster. */
+export function statusColumns(rows: readonly StatusRow[] = []): Column<StatusRow>[] {
+  const cluster: Column<StatusRow>[] = rows.some((r) => r.cluster)
+    ? [{ header: "CLUSTER", cell: (r) => r.cluster ?? "" }]
+    : [];
   return [
     { header: "KIND", cell: (r) => SHORT_KIND[r.kind] },
+    ...cluster,
     { header: "NAMESPACE", cell: (r) => r.namespace },
     { header: "NAME", cell: (r) => r.name },
     { header: "STATE", cell: (r) => r.state },

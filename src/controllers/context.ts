@@ -2,6 +2,7 @@ import type { EncryptedDatabase, EncryptedServer, KeyProtector } from "../api/in
 import type { KeyReference } from "../kms/provider.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
+import type { RemoteReader } from "../remote/remote-reader.js";
 import type { EventRecorder, Informer, KubeClient, KubeObject, StatusWriter } from "../runtime/index.js";
 import type { Enforcer } from "../watchdog/enforcement.js";
 import type { DekOperations } from "./dek-operations.js";
@@ -28,4 +29,10 @@ export interface ControllerContext {
   /** R16: how long a retained wrap is kept after nothing depends on it (default 2h) */
   retainedWrapRetentionMs?: number;
   metrics?: Metrics;
+  /**
+   * R19-R22 across clusters: the read-only reader of other clusters, the name other clusters know
+   * this one by (--cluster-name), and how long a remote read is reused (a linked database looks
+   * again that often: no event tells of a change in another cluster).
+   */
+  remote?: { reader: RemoteReader; clusterName?: string | undefined; ttlMs: number };
 }

@@ -24,7 +24,7 @@ type Resolved = Extract<KekResolution, { ok: true }>;
 export type Provisioning =
   | { kind: "wait"; block: ReadyBlock; restore?: { missing?: string[] }; afterMs?: number }
   | { kind: "restore"; plan: Extract<RestorePlan, { ok: true }> }
-  | { kind: "replica"; primary: Database; source: EnvelopeSecret }
+  | { kind: "replica"; primary: Database; source: EnvelopeSecret; cluster?: string }
   | { kind: "create" };
 
 /**
@@ -44,6 +44,8 @@ export function planProvisioning(o: {
   keyProtectors: Store<Kube<KeyProtector>>;
   envelopeOf: (namespace: string, name: string) => EnvelopeSecret | undefined;
   now: Date;
+  /** R20: the primary's cluster when it is another one (its envelope comes localized, remote-envelope.ts) */
+  primaryCluster?: string | undefined;
   /** R33: a key not probed lately is looked at again after this long (no event would bring it back) */
   probeIntervalMs?: number | undefined;
 }): Provisioning {
@@ -85,7 +87,7 @@ export function planProvisioning(o: {
           message: `waiting for primary ${nsName(primary)} to have its DEK`,
         },
       };
-    return { kind: "replica", primary, source };
+    return { kind: "replica", primary, source, ...(o.primaryCluster ? { cluster: o.primaryCluster } : {}) };
   }
   return { kind: "create" };
 }
@@ -113,8 +115,9 @@ export async function provision(
     });
     if ("envelope" in made) restored(frame, r, made.envelope);
   } else if (plan.kind === "replica") {
-    const { primary } = plan;
-    made = await copyFrom(frame, plan.source, nsOf(primary), target, {
+    const { primary, cluster } = plan;
+    // R20 across clusters: the localized envelope unwraps with this namespace's own keys
+    made = await copyFrom(frame, plan.source, cluster ? frame.namespace : nsOf(primary), target, {
       owner: ownerOf("EncryptedDatabase", primary),
       recordedDekID: primary.status?.dekID,
     });
@@ -122,7 +125,7 @@ export async function provision(
       void ctx.events.normal(
         db,
         "ReplicaDEKCopied",
-        `the DEK of ${nsName(primary)} is wrapped here under ${target.keyID}`,
+        `the DEK of ${cluster ? `${cluster}/` : ""}${nsName(primary)} is wrapped here under ${target.keyID}`,
       );
   } else {
     made = await create(frame, target);

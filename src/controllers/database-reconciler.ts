@@ -23,7 +23,8 @@ import { keyListSynced, syncExtraKeys } from "./key-list-sync.js";
 import { type Begun, OwnerReconciler, ownerKind, type PassFrame, watchKey } from "./owner-pass.js";
 import { finalizeOwner } from "./pass.js";
 import { chooseProtector, type ProtectorChoice } from "./protector-choice.js";
-import { replicationLink } from "./replication.js";
+import { observeReplication, type ReplicationView } from "./remote-link-step.js";
+import { remoteSecondariesStatus } from "./remote-replication.js";
 import { soonest } from "./requeue.js";
 import { EncryptedDatabaseKind, envelopeSecretName, type Kube } from "./resources.js";
 import { pruneRetainedWraps } from "./retained-wrap-pruning.js";
@@ -64,10 +65,13 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
     const protecting = begun.envelope ? protectorWrap(begun.envelope.envelope) : undefined;
     const watched = await watchKey(frame, choice, recorded, protecting);
     if ("result" in watched) return watched.result;
-    // R19, R31: a secondary must be linked to a primary that names it back
-    const link = replicationLink(db, ctx.databases.store);
-    if (link.condition)
-      draft.set(link.condition.type, link.condition.status, link.condition.reason, link.condition.message);
+    // R19, R31: a secondary must be linked to a primary that names it back (in this cluster or another)
+    const link = await observeReplication(frame, protecting);
+    for (const c of [link.condition, link.keyListSynced])
+      if (c) draft.set(c.type, c.status, c.reason, c.message);
+    if (link.remoteSecondaries.length > 0)
+      draft.next.remoteSecondaries = remoteSecondariesStatus(link.remoteSecondaries);
+    else delete draft.next.remoteSecondaries;
     const adopted = await frame.adopt(begun.envelope);
     if ("result" in adopted) return adopted.result;
     const converged = await this.converge(frame, server, {
@@ -76,11 +80,12 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
       watched: watched.resolved,
       watchingRecorded: Boolean(watched.block),
       envelope: adopted.envelope,
-      primary: link.primary,
+      primary: link.following,
       held: link.block ?? watched.block,
+      link,
     });
     if ("result" in converged) return converged.result;
-    const kept = await this.keepKeys(frame, converged, recorded, link.primary);
+    const kept = await this.keepKeys(frame, converged, recorded, link);
     if ("result" in kept) return kept.result;
     const access = await decideDatabaseAccess(frame, {
       server,
@@ -90,7 +95,7 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
       block: kept.block,
     });
     const recheck = probeRecheckMs(watched.resolved.access, ctx.probes?.intervalMs);
-    return frame.finish(soonest(access.requeueAfterMs, kept.requeueAfterMs, recheck));
+    return frame.finish(soonest(access.requeueAfterMs, kept.requeueAfterMs, recheck, link.requeueAfterMs));
   }
 
   /** R13-R15: the protector the database is to use; a refused change is said on a condition and, once, in a Warning. */
@@ -124,6 +129,7 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
       envelope: EnvelopeSecret | undefined;
       primary: Database | undefined;
       held: ReadyBlock | undefined;
+      link: ReplicationView;
     },
   ): Promise<Converged | { result: Result | undefined }> {
     const ctx = this.ctx;
@@ -151,9 +157,13 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
         primary: o.primary,
         envelopes: ctx.envelopes.store,
         keyProtectors: ctx.keyProtectors.store,
-        envelopeOf,
+        // R20: a primary in another cluster lends its envelope as read there, localized
+        envelopeOf: o.link.primaryCluster ? () => o.link.primaryEnvelope : envelopeOf,
+        primaryCluster: o.link.primaryCluster,
         probeIntervalMs: ctx.probes?.intervalMs,
       });
+      // a wait on another cluster looks again by itself: no event here tells of a change there
+      if (plan.kind === "wait") plan.afterMs = soonest(plan.afterMs, o.link.requeueAfterMs);
       const made = await provision(frame, plan, target.kek);
       return "result" in made ? made : { ...made, target, ...(o.held ? { block: o.held } : {}) };
     }
@@ -166,6 +176,7 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
       hasWrap: holdsWrap((d) =>
         envelopeOf(nsOf(d), envelopeSecretName("EncryptedDatabase", d.metadata.name ?? "")),
       ),
+      remote: o.link.remoteSecondaries,
     });
     const rotated = await rotate(frame, plan, o.envelope, target.kek);
     if ("result" in rotated) return rotated;
@@ -182,13 +193,14 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
     frame: Frame,
     converged: Converged,
     recorded: ProtectorChoice | undefined,
-    primary: Database | undefined,
+    link: ReplicationView,
   ): Promise<
     { envelope: EnvelopeSecret; block?: ReadyBlock; requeueAfterMs?: number } | { result: Result | undefined }
   > {
     const ctx = this.ctx;
     const { obj: db, draft } = frame;
     const { next } = draft;
+    const { primary } = link;
     const synced = await syncExtraKeys(
       ctx,
       db,
@@ -206,7 +218,7 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
       else delete next.missingThumbprints;
       const c = keyListSynced(
         frame.namespace,
-        `${nsOf(primary)}/${primary.metadata.name}`,
+        `${link.primaryCluster ? `${link.primaryCluster}/` : ""}${nsOf(primary)}/${primary.metadata.name}`,
         synced.missing,
         synced.causes,
       );
@@ -236,6 +248,7 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
       (next.keyList ?? []) as KeyListEntry[],
       [
         ...secondariesOf(db, ctx.databases.store).map((s) => s.status?.effectiveProtector?.thumbprint),
+        ...link.remoteSecondaries.map((s) => s.db?.status?.effectiveProtector?.thumbprint),
         next.rotation?.fromThumbprint,
         next.rotation?.toThumbprint,
       ],

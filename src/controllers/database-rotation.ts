@@ -13,6 +13,7 @@ import type { EnvelopeSecret, Kek } from "./dek-operations.js";
 import type { KekResolution } from "./kek-resolution.js";
 import type { PassFrame } from "./owner-pass.js";
 import { rewrapProtector } from "./protector-rewrap.js";
+import { type RemoteSecondary, remoteSecondariesMissingKey } from "./remote-replication.js";
 import { secondariesMissingKey } from "./replication.js";
 import type { Kube } from "./resources.js";
 import { cannotTakeDEK, type ReadyBlock } from "./rewrap.js";
@@ -45,11 +46,17 @@ export function planRotation(o: {
   databases: Store<Database>;
   hasWrap: (secondary: Database, thumbprint: string) => boolean;
   now: Date;
+  /** a primary's secondaries in other clusters, as read (R21 across clusters) */
+  remote?: readonly RemoteSecondary[];
 }): RotationPlan {
   const { db, target } = o;
   const from = protectorWrap(o.envelope)?.thumbprint;
   if (from === target.thumbprint) return { kind: "none" };
-  const blocker = rotationBlocker(db, o.databases, target.thumbprint);
+  const remote = o.remote ?? [];
+  const remoteProtectors = remote
+    .filter((s) => s.state === "linked")
+    .map((s) => ({ name: s.name, protector: s.db?.status?.effectiveProtector?.thumbprint }));
+  const blocker = rotationBlocker(db, o.databases, target.thumbprint, remoteProtectors);
   if (blocker)
     return {
       kind: "blocked",
@@ -59,7 +66,12 @@ export function planRotation(o: {
     return { kind: "notReady", block: cannotTakeDEK(o.resolved) };
   const missing =
     db.spec.replication?.role === "Primary"
-      ? secondariesMissingKey(db, o.databases, target.thumbprint, (s) => o.hasWrap(s, target.thumbprint))
+      ? [
+          ...secondariesMissingKey(db, o.databases, target.thumbprint, (s) =>
+            o.hasWrap(s, target.thumbprint),
+          ),
+          ...remoteSecondariesMissingKey(remote, target.thumbprint),
+        ]
       : [];
   if (missing.length === 0) return { kind: "rewrap" };
   const pending = db.status?.rotation;
@@ -72,7 +84,12 @@ export function planRotation(o: {
     startedAt: pending?.toThumbprint === target.thumbprint ? pending.startedAt : o.now.toISOString(),
   };
   const message = `the protector change to ${target.thumbprint.slice(0, 12)} waits for its secondaries: ${missing.map((m) => `${m.name} (${m.why})`).join("; ")}; nothing has switched`;
-  return { kind: "waitForSecondaries", rotation, block: { reason: Reason.SecondaryCannotUseKey, message } };
+  // only unreachable clusters in the way: the link is at fault, not a secondary's keys
+  const unreachable = missing.every((m) =>
+    remote.some((s) => s.name === m.name && s.state === "unreachable"),
+  );
+  const reason = unreachable ? Reason.RemoteClusterUnreachable : Reason.SecondaryCannotUseKey;
+  return { kind: "waitForSecondaries", rotation, block: { reason, message } };
 }
 
 /**

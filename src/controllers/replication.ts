@@ -32,7 +32,6 @@ const nsOf = (d: Database) => d.metadata.namespace ?? "";
  */
 export function linkSecondary(db: Database, databases: Store<Database>): SecondaryLink {
   const ref = db.spec.replication?.primaryRef;
-  const here = `${nsOf(db)}/${db.metadata.name}`;
   if (!ref)
     return { ok: false, reason: "PrimaryNotFound", message: "spec.replication.primaryRef is missing" };
   const primaryNs = ref.namespace ?? nsOf(db);
@@ -44,29 +43,48 @@ export function linkSecondary(db: Database, databases: Store<Database>): Seconda
       message: `waiting for the primary EncryptedDatabase ${primaryNs}/${ref.name}`,
     };
   }
+  return linkTo(db, primary, `${primaryNs}/${ref.name}`, (s) => !s.cluster && s.namespace === nsOf(db));
+}
+
+/** One entry of a primary's spec.replication.secondaries. */
+type Listed = NonNullable<NonNullable<EncryptedDatabase["spec"]["replication"]>["secondaries"]>[number];
+
+/**
+ * R19, R31: the checks of a secondary's link once its primary is found (in this cluster or
+ * another): a Primary (no chaining) that lists this secondary (`listsHere` says whether an entry
+ * of the same name is this one: same namespace, and the cluster the primary calls this one), at
+ * most 4, and a database-level protector here when the primary has one. Pure.
+ */
+export function linkTo(
+  db: Database,
+  primary: Database,
+  primaryName: string,
+  listsHere: (entry: Listed) => boolean,
+): SecondaryLink {
+  const here = `${nsOf(db)}/${db.metadata.name}`;
   if (primary.spec.replication?.role !== "Primary") {
     return {
       ok: false,
       reason: "PrimaryIsNotPrimary",
-      message: `${primaryNs}/${ref.name} is not a Primary (${primary.spec.replication?.role ?? "no replication"}): a secondary must follow a primary, never another secondary (no chaining, R19)`,
+      message: `${primaryName} is not a Primary (${primary.spec.replication?.role ?? "no replication"}): a secondary must follow a primary, never another secondary (no chaining, R19)`,
     };
   }
   const listed = primary.spec.replication.secondaries ?? [];
-  if (!listed.some((s) => s.name === db.metadata.name && s.namespace === nsOf(db))) {
+  if (!listed.some((s) => s.name === db.metadata.name && listsHere(s))) {
     const full = listed.length >= MAX_SECONDARIES;
     return {
       ok: false,
       reason: full ? "TooManySecondaries" : "NotListedByPrimary",
       message: full
-        ? `primary ${primaryNs}/${ref.name} already has ${MAX_SECONDARIES} secondaries, the most a primary may have (R19); ${here} is refused`
-        : `primary ${primaryNs}/${ref.name} does not list ${here} in spec.replication.secondaries: add it there (R31: both sides must name each other)`,
+        ? `primary ${primaryName} already has ${MAX_SECONDARIES} secondaries, the most a primary may have (R19); ${here} is refused`
+        : `primary ${primaryName} does not list ${here} in spec.replication.secondaries: add it there (R31: both sides must name each other)`,
     };
   }
   if (primary.status?.effectiveProtector?.source === "Database" && !db.spec.encryptionProtector) {
     return {
       ok: false,
       reason: "SecondaryNeedsDatabaseProtector",
-      message: `primary ${primaryNs}/${ref.name} has a database-level protector, so this secondary needs one too: set spec.encryptionProtector to a KeyProtector of this namespace (R19)`,
+      message: `primary ${primaryName} has a database-level protector, so this secondary needs one too: set spec.encryptionProtector to a KeyProtector of this namespace (R19)`,
     };
   }
   return { ok: true, primary };
@@ -77,11 +95,13 @@ export function linkedSecondaries(primary: Database, databases: Store<Database>)
   const listed =
     primary.spec.replication?.role === "Primary" ? (primary.spec.replication.secondaries ?? []) : [];
   return listed
+    .filter((s) => !s.cluster)
     .map((s) => databases.get(s.namespace, s.name))
     .filter((s): s is Database => {
       const r = s?.spec.replication;
       return (
         r?.role === "Secondary" &&
+        !r.primaryRef?.cluster &&
         r.primaryRef?.name === primary.metadata.name &&
         (r.primaryRef?.namespace ?? s?.metadata.namespace) === nsOf(primary)
       );
@@ -103,18 +123,18 @@ export function secondariesMissingKey(
 ): { name: string; why: string }[] {
   return linkedSecondaries(primary, databases)
     .filter((s) => !hasWrap(s))
-    .map((s) => {
-      const missing = s.status?.missingThumbprints?.includes(thumbprint);
-      const synced = findCondition(s.status?.conditions, ConditionType.KeyListSynced);
-      return {
-        name: `${nsOf(s)}/${s.metadata.name}`,
-        why: !missing
-          ? `it has not yet added and proven a wrap under ${thumbprint.slice(0, 12)}`
-          : synced?.status === "False"
-            ? `its KeyListSynced says ${synced.reason}: ${synced.message}`
-            : `no KeyProtector in namespace ${nsOf(s)} holds the key ${thumbprint.slice(0, 12)}: import the same key material into its vault and name it in spec.keys`,
-      };
-    });
+    .map((s) => ({ name: `${nsOf(s)}/${s.metadata.name}`, why: whyMissing(s, thumbprint) }));
+}
+
+/** R21: why a linked secondary holds no wrap under the primary's next key, as its own status tells. */
+export function whyMissing(s: Database, thumbprint: string): string {
+  const missing = s.status?.missingThumbprints?.includes(thumbprint);
+  const synced = findCondition(s.status?.conditions, ConditionType.KeyListSynced);
+  return !missing
+    ? `it has not yet added and proven a wrap under ${thumbprint.slice(0, 12)}`
+    : synced?.status === "False"
+      ? `its KeyListSynced says ${synced.reason}: ${synced.message}`
+      : `no KeyProtector in namespace ${nsOf(s)} holds the key ${thumbprint.slice(0, 12)}: import the same key material into its vault and name it in spec.keys`;
 }
 
 /**

@@ -11,6 +11,8 @@ export function rotationBlocker(
   db: Kube<EncryptedDatabase>,
   databases: Store<Kube<EncryptedDatabase>>,
   targetThumbprint: string,
+  /** linked secondaries in other clusters ("cluster/namespace/name") and their protectors */
+  remote: readonly { name: string; protector: string | undefined }[] = [],
 ): string | undefined {
   const history = db.status?.keyList ?? [];
   const current = db.status?.effectiveProtector?.thumbprint;
@@ -18,11 +20,15 @@ export function rotationBlocker(
     .filter((e) => e.role === "protector" && e.until !== undefined && e.thumbprint !== current)
     .sort((a, b) => Date.parse(b.until ?? "") - Date.parse(a.until ?? ""))[0];
   if (!previous || previous.thumbprint === targetThumbprint) return undefined;
-  const users = secondariesOf(db, databases).filter(
-    (s) => s.status?.effectiveProtector?.thumbprint === previous.thumbprint,
-  );
+  const users = [
+    ...secondariesOf(db, databases).map((s) => ({
+      name: `${s.metadata.namespace}/${s.metadata.name}`,
+      protector: s.status?.effectiveProtector?.thumbprint,
+    })),
+    ...remote,
+  ].filter((s) => s.protector === previous.thumbprint);
   if (users.length === 0) return undefined;
-  const names = users.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).join(", ");
+  const names = users.map((s) => s.name).join(", ");
   return `KeyRotationAttemptedWhileOldThumbprintInUse: the previous protector ${previous.thumbprint.slice(0, 12)} is still the protector of secondary ${names}; the rotation waits until they have moved to the current key, then goes ahead by itself`;
 }
 
@@ -31,7 +37,7 @@ export const BY_PRIMARY = "byPrimary";
 
 export function primaryIndexValues(d: Kube<EncryptedDatabase>): string[] {
   const r = d.spec.replication;
-  if (r?.role !== "Secondary" || !r.primaryRef) return [];
+  if (r?.role !== "Secondary" || !r.primaryRef || r.primaryRef.cluster) return [];
   return [`${r.primaryRef.namespace ?? d.metadata.namespace}/${r.primaryRef.name}`];
 }
 

@@ -182,10 +182,15 @@ export function databasePeers(d: Database, databases: Store<Database>): ObjectKe
   const self = `${ns}/${d.metadata.name}`;
   const out: ObjectKey[] = [];
   const r = d.spec.replication;
-  if (r?.role === "Secondary" && r.primaryRef)
+  // a peer in another cluster is no object here: it is read remotely, on its own clock
+  if (r?.role === "Secondary" && r.primaryRef && !r.primaryRef.cluster)
     out.push({ namespace: r.primaryRef.namespace ?? ns, name: r.primaryRef.name });
   if (r?.role === "Primary")
-    out.push(...(r.secondaries ?? []).map((s) => ({ namespace: s.namespace, name: s.name })));
+    out.push(
+      ...(r.secondaries ?? [])
+        .filter((s) => !s.cluster)
+        .map((s) => ({ namespace: s.namespace, name: s.name })),
+    );
   out.push(...databases.byIndex(BY_PRIMARY, self).map(keyOfObj));
   const source = d.spec.restore?.sourceRef;
   if (source) out.push({ namespace: source.namespace ?? ns, name: source.name });
@@ -220,7 +225,9 @@ export function databasesOfEnvelope(secret: KubeObject, databases: Store<Databas
     owner,
     ...databases.byIndex(BY_PRIMARY, value).map(keyOfObj),
     ...databases.byIndex(BY_RESTORE_SOURCE, value).map(keyOfObj),
-    ...(primaryRef ? [{ namespace: primaryRef.namespace ?? owner.namespace, name: primaryRef.name }] : []),
+    ...(primaryRef && !primaryRef.cluster
+      ? [{ namespace: primaryRef.namespace ?? owner.namespace, name: primaryRef.name }]
+      : []),
   ]);
 }
 

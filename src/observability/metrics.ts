@@ -180,6 +180,21 @@ export class Metrics {
     },
   });
 
+  /** R19-R21: whether the last read of a remote cluster (geo-replication) answered; labelled by cluster name only. */
+  readonly remoteClusterUp = new Gauge({
+    name: "tde_remote_cluster_up",
+    help: "1 when the last read of a remote cluster's API server (a geo-replication peer named by its kubeconfig Secret) answered, 0 when it failed (unreachable, refused, no or a bad kubeconfig Secret).",
+    labelNames: ["cluster"] as const,
+    registers: [this.registry],
+  });
+
+  readonly remoteClusterLastSuccess = new Gauge({
+    name: "tde_remote_cluster_last_success_timestamp_seconds",
+    help: "When a read of the remote cluster last answered (Unix time, seconds).",
+    labelNames: ["cluster"] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     // counters an alert takes the increase() of exist from the start: a series first seen at 1
     // would show no increase, and TDERotationFailed could never fire on a single failure

@@ -37,6 +37,12 @@ export interface TestOperatorOptions {
   serviceManagedKey?: { namespace: string; name: string };
   /** R16: --retained-wrap-retention in ms (default 2h) */
   retainedWrapRetentionMs?: number;
+  /** R19: the cluster this operator runs in when not the harness's (an admin kubeconfig of it: another control plane) */
+  cluster?: k8s.KubeConfig;
+  /** R19, R31: --cluster-name, the name other clusters list this one's secondaries with */
+  clusterName?: string;
+  /** --remote-read-ttl in ms (default 10s) */
+  remoteReadTtlMs?: number;
   /** an Azure Key Vault provider (e.g. against Lowkey Vault), counted like the Local one; default none */
   azure?: KekProvider;
 }
@@ -47,7 +53,7 @@ export interface TestOperatorOptions {
  * API writes so tests can assert a quiet steady state.
  */
 export async function startTestOperator(options: TestOperatorOptions): Promise<TestOperator> {
-  const admin: k8s.KubeConfig = testKubeConfig();
+  const admin: k8s.KubeConfig = options.cluster ?? testKubeConfig();
   const kc: k8s.KubeConfig = options.kubeConfig ?? admin;
   const core = admin.makeApiClient(k8s.CoreV1Api);
   for (const ns of [options.operatorNamespace, ...options.watchNamespaces]) {
@@ -100,6 +106,8 @@ export async function startTestOperator(options: TestOperatorOptions): Promise<T
     ...(options.retainedWrapRetentionMs === undefined
       ? {}
       : { retainedWrapRetentionMs: options.retainedWrapRetentionMs }),
+    ...(options.clusterName ? { clusterName: options.clusterName } : {}),
+    ...(options.remoteReadTtlMs === undefined ? {} : { remoteReadTtlMs: options.remoteReadTtlMs }),
   };
   const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? false });
   // debug level, into the run directory for the run-wide leak scan (and to stderr with TDE_TEST_LOG)

@@ -124,6 +124,21 @@ export function CrossNamespaceReference(description: string, what: string) {
 }
 export type CrossNamespaceReference = Static<ReturnType<typeof CrossNamespaceReference>>;
 
+/**
+ * R19: the name of another cluster, as its kubeconfig Secret names it (Cluster API's convention:
+ * the Secret `<cluster>-kubeconfig`, key `value`, in the operator's namespace). A DNS label, so
+ * that the Secret's name is always valid.
+ */
+export function ClusterName(description: string, options: { allowEmpty?: boolean } = {}) {
+  const message =
+    "must be a cluster name: at most 52 lowercase letters, digits and '-', starting and ending with a letter or digit (the operator reads the Secret <cluster>-kubeconfig in its own namespace)";
+  return CheckedString(options.allowEmpty ? `^(${DNS_LABEL})?$` : DNS_LABEL_REGEX, message, {
+    description,
+    ...(options.allowEmpty ? {} : { minLength: 1 }),
+    maxLength: 52,
+  });
+}
+
 /** A namespace and name, both required (used in lists keyed by both). */
 export function NamespacedName(description: string, what: string) {
   return Type.Object(

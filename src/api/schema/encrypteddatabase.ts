@@ -3,6 +3,7 @@ import { type Static, Type } from "@sinclair/typebox";
 import { DEFAULTS } from "../defaults.js";
 import {
   type CelRule,
+  ClusterName,
   Conditions,
   CrossNamespaceReference,
   DeletionPolicy,
@@ -33,6 +34,46 @@ export const MAX_SECONDARIES = 4;
 export const MAX_KEYS = 16;
 export const MAX_RESTORE_TARGETS = 16;
 
+/** R19, R31: a secondary's primary, in this cluster or (with `cluster`) in another. */
+const PrimaryReference = (() => {
+  const ref = CrossNamespaceReference(
+    "For a Secondary: its primary EncryptedDatabase, which must be a Primary (no chaining) and list this database among its secondaries (R19, R31). Required for a Secondary, forbidden for a Primary; immutable.",
+    "primary EncryptedDatabase",
+  );
+  return Type.Object(
+    {
+      cluster: Opt(
+        ClusterName(
+          "The cluster the primary runs in, when not this one: the operator reads it through the kubeconfig Secret <cluster>-kubeconfig (key value) in the operator's namespace, and the primary must list this database with this operator's --cluster-name (R19, R31). Empty: this cluster.",
+        ),
+      ),
+      ...ref.properties,
+    },
+    { description: ref.description },
+  );
+})();
+
+/** R19, R31: one secondary a primary allows, in this cluster or another. */
+const SecondaryReference = (() => {
+  const ref = NamespacedName("A secondary EncryptedDatabase.", "secondary EncryptedDatabase");
+  return Type.Object(
+    {
+      // defaulted: a key of the list map must be required or have a default
+      cluster: Opt(
+        Type.String({
+          ...ClusterName(
+            "The cluster the secondary runs in, as this operator's kubeconfig Secret <cluster>-kubeconfig names it. Empty (the default): this cluster.",
+            { allowEmpty: true },
+          ),
+          default: "",
+        }),
+      ),
+      ...ref.properties,
+    },
+    { description: ref.description },
+  );
+})();
+
 export const ReplicationSchema = Type.Object(
   {
     role: StringEnum(REPLICATION_ROLES, {
@@ -40,10 +81,7 @@ export const ReplicationSchema = Type.Object(
         "Primary or Secondary. May change only from Secondary to Primary (promotion, R22); promoting also removes primaryRef.",
     }),
     primaryRef: Opt({
-      ...CrossNamespaceReference(
-        "For a Secondary: its primary EncryptedDatabase, which must be a Primary (no chaining) and list this database among its secondaries (R19, R31). Required for a Secondary, forbidden for a Primary; immutable.",
-        "primary EncryptedDatabase",
-      ),
+      ...PrimaryReference,
       [VALIDATIONS]: [
         {
           rule: "self == oldSelf",
@@ -51,13 +89,13 @@ export const ReplicationSchema = Type.Object(
             "spec.replication.primaryRef is immutable: a secondary cannot follow another primary; create a new secondary instead",
         },
       ] satisfies CelRule[],
-    } as ReturnType<typeof CrossNamespaceReference>),
+    } as typeof PrimaryReference),
     secondaries: Opt(
-      Type.Array(NamespacedName("A secondary EncryptedDatabase.", "secondary EncryptedDatabase"), {
-        description: `For a Primary: the secondaries allowed to replicate it, at most ${MAX_SECONDARIES} (R19). A secondary in another namespace is honoured only when listed here (R31).`,
+      Type.Array(SecondaryReference, {
+        description: `For a Primary: the secondaries allowed to replicate it, at most ${MAX_SECONDARIES} (R19). A secondary in another namespace or cluster is honoured only when listed here (R31).`,
         maxItems: MAX_SECONDARIES,
         "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["namespace", "name"],
+        "x-kubernetes-list-map-keys": ["cluster", "namespace", "name"],
       }),
     ),
   },
@@ -271,6 +309,37 @@ export const RotationStatusSchema = Type.Object(
   { description: "A rotation in progress; absent when none is." },
 );
 
+export const REMOTE_SECONDARY_STATES = ["Linked", "NotLinked", "Promoted", "Unreachable"] as const;
+
+/** R19-R22: one secondary in another cluster, as the primary's operator last read it. */
+export const RemoteSecondaryStatusSchema = Type.Object(
+  {
+    cluster: Type.String({ description: "The secondary's cluster.", maxLength: 52 }),
+    namespace: Type.String({ description: "The secondary's namespace.", maxLength: 63 }),
+    name: Type.String({ description: "The secondary's name.", maxLength: 253 }),
+    state: StringEnum(REMOTE_SECONDARY_STATES, {
+      description:
+        "Linked: it names this primary back (R31). NotLinked: it does not (yet). Promoted: it became a Primary, this one is demoted (R22). Unreachable: its cluster cannot be read.",
+    }),
+    keyListSynced: Opt(
+      StringEnum(["True", "False", "Unknown"] as const, {
+        description: "Its KeyListSynced condition (R20), as read from its cluster.",
+      }),
+    ),
+    protectorThumbprint: Opt(
+      Type.String({ description: "The thumbprint of its effective protector, as read.", maxLength: 128 }),
+    ),
+    reason: Opt(
+      Type.String({
+        description:
+          "Why its cluster cannot be read: NoKubeconfig, BadKubeconfig, Unreachable, Forbidden, ServerError.",
+        maxLength: 64,
+      }),
+    ),
+  },
+  { description: "A secondary in another cluster." },
+);
+
 export const EncryptedDatabaseStatusSchema = Type.Object(
   {
     observedGeneration: Opt(ObservedGeneration()),
@@ -304,6 +373,14 @@ export const EncryptedDatabaseStatusSchema = Type.Object(
       }),
     ),
     rotation: Opt(RotationStatusSchema),
+    remoteSecondaries: Opt(
+      Type.Array(RemoteSecondaryStatusSchema, {
+        description:
+          "For a Primary: its secondaries in other clusters and their sync state, as last read (R19-R22); absent with none.",
+        maxItems: MAX_SECONDARIES,
+        "x-kubernetes-list-type": "atomic",
+      }),
+    ),
     keyAccessLostSince: Opt(Timestamp("When key access was lost; absent while the key is reachable.")),
     inaccessibleSince: Opt(Timestamp("When the database became Inaccessible.")),
     lastRevalidatedToken: Opt(
@@ -323,3 +400,4 @@ export type Restore = Static<typeof RestoreSchema>;
 export type EffectiveProtector = Static<typeof EffectiveProtectorSchema>;
 export type KeyListEntry = Static<typeof KeyListEntrySchema>;
 export type RotationStatus = Static<typeof RotationStatusSchema>;
+export type RemoteSecondaryStatus = Static<typeof RemoteSecondaryStatusSchema>;

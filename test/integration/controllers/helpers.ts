@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
 import { expect } from "vitest";
 import {
@@ -167,6 +167,34 @@ export async function createLocalKeyProtector(a: Api, namespace: string, name: s
     () => a.get<KeyProtector>("KeyProtector", namespace, name),
     (o) => cond(o, "Ready")?.status === "True",
   );
+}
+
+/** RSA 2048 key material (PKCS#8 PEM), to import into several regions' vaults (R3: one thumbprint). */
+export function keyMaterial(): string {
+  return generateKeyPairSync("rsa", { modulusLength: 2048 })
+    .privateKey.export({ type: "pkcs8", format: "pem" })
+    .toString();
+}
+
+/** The same key material imported into a region's vault (a Local key) and a KeyProtector for it: its thumbprint, once resolved. */
+export async function importKeyProtector(
+  a: Api,
+  namespace: string,
+  name: string,
+  pem: string,
+): Promise<string> {
+  await a.local.importKey(namespace, `${name}-kek`, pem);
+  await a.create("KeyProtector", namespace, name, {
+    provider: "Local",
+    local: { secretRef: { name: `${name}-kek` } },
+    requirements: { requireRecoverable: false },
+  });
+  const resolved = await waitFor(
+    `${namespace}/${name} resolved`,
+    () => a.get<KeyProtector>("KeyProtector", namespace, name),
+    (o) => Boolean(o.status?.thumbprint),
+  );
+  return resolved.status?.thumbprint ?? "";
 }
 
 export type { EncryptedDatabase, EncryptedServer, KeyProtector };

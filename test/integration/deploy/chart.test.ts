@@ -322,6 +322,69 @@ describe("R30 the Helm chart", () => {
     }
   });
 
+  it("R19 geoReplication: --cluster-name and --remote-read-ttl reach the operator, absent by default", async () => {
+    type Deployment = Manifest & { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+    const args = async (set: string[]) =>
+      (find(await render("tde", "tde-system", set), "Deployment") as Deployment).spec.template.spec
+        .containers[0]!.args;
+    expect(await args(["geoReplication.clusterName=west", "geoReplication.remoteReadTTL=5s"])).toEqual(
+      expect.arrayContaining(["--cluster-name=west", "--remote-read-ttl=5s"]),
+    );
+    expect(
+      (await args([])).filter((a) => a.startsWith("--cluster-name") || a.startsWith("--remote")),
+    ).toEqual([]);
+    const refused = await helm(["template", "x", chart, "--set", "geoReplication.clusterName=West_1"]).then(
+      () => "",
+      (err: { stderr?: string }) => err.stderr ?? String(err),
+    );
+    expect(refused).toMatch(/clusterName/);
+  });
+
+  it("R19 the optional remote-reader role lets other clusters get databases and envelopes where they replicate, and nothing more", async () => {
+    const ns = await createTestNamespace(kc, "remote");
+    const other = await createTestNamespace(kc, "remote-other");
+    const release = `r${ns.slice(-6)}`;
+    expect((await render(release, ns)).filter((m) => m.metadata.name.endsWith("remote-reader"))).toEqual([]);
+    const manifests = await render(release, ns, [
+      "geoReplication.remoteReader.enabled=true",
+      `geoReplication.remoteReader.namespaces={${ns}}`,
+      "geoReplication.remoteReader.createToken=true",
+    ]);
+    const reader = manifests.filter((m) =>
+      m.metadata.name.startsWith(`${release}-tde-operator-remote-reader`),
+    );
+    expect(reader.map((m) => m.kind).sort()).toEqual(["Role", "RoleBinding", "Secret", "ServiceAccount"]);
+    expect(grants(find(reader, "Role").rules as PolicyRule[])).toEqual([
+      "core/secrets:get",
+      "tde.dev/encrypteddatabases:get",
+    ]);
+    await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: reader }));
+    const as = `system:serviceaccount:${ns}:${release}-tde-operator-remote-reader`;
+    const can = async (...args: string[]) => {
+      const { stdout } = await kubectl(["auth", "can-i", "--as", as, ...args]).catch(
+        (err: { stdout?: string }) => ({ stdout: err.stdout ?? "no" }),
+      );
+      return stdout.trim();
+    };
+    expect(await can("get", "encrypteddatabases.tde.dev", "-n", ns)).toBe("yes");
+    expect(await can("get", "secrets", "-n", ns)).toBe("yes");
+    // each operator writes only its own cluster: no write, no list or watch, no other namespace
+    for (const verb of ["list", "watch", "update", "patch", "create", "delete"])
+      expect(await can(verb, "encrypteddatabases.tde.dev", "-n", ns), verb).toBe("no");
+    expect(await can("patch", "encrypteddatabases.tde.dev", "--subresource=status", "-n", ns)).toBe("no");
+    expect(await can("list", "secrets", "-n", ns)).toBe("no");
+    expect(await can("get", "secrets", "-n", other)).toBe("no");
+    expect(await can("get", "encrypteddatabases.tde.dev", "-n", other)).toBe("no");
+    expect(await can("get", "keyprotectors.tde.dev", "-n", ns)).toBe("no");
+    const narrowed = await render(release, ns, [
+      "geoReplication.remoteReader.enabled=true",
+      `geoReplication.remoteReader.namespaces={${ns}}`,
+      "geoReplication.remoteReader.envelopeSecretNames={tde-edb-orders}",
+    ]);
+    const rules = find(narrowed, "Role", `${release}-tde-operator-remote-reader`).rules as PolicyRule[];
+    expect(rules.find((r) => r.resources?.includes("secrets"))?.resourceNames).toEqual(["tde-edb-orders"]);
+  });
+
   it("R28 alerts on key access lost, inaccessible resources, blocked rotations, keys expiring in 30 days and R7 DEKs on the Local service-managed key alone", async () => {
     const manifests = await render("tde", "tde-system", ["prometheusRule.enabled=true"]);
     const rule = find(manifests, "PrometheusRule") as Manifest & {
@@ -333,6 +396,7 @@ describe("R30 the Helm chart", () => {
     expect(alerts.TDERotationBlocked).toContain("tde_rotations_blocked");
     expect(alerts.TDERotationFailed).toContain('tde_rotations_total{result="error"}');
     expect(alerts.TDEKeyExpiringSoon).toBe("(tde_key_expiry_timestamp_seconds - time()) < 2592000");
+    expect(alerts.TDERemoteClusterUnreachable).toBe("tde_remote_cluster_up == 0");
     expect(alerts.TDEServiceManagedKeySinglePointOfLoss).toBe(
       "sum by (kind) (tde_service_managed_single_point_of_loss) > 0",
     );

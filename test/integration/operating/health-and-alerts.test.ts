@@ -208,6 +208,12 @@ beforeAll(async () => {
     { namespace: ns, name: envelopeName, body: { metadata: { finalizers: null } } },
     k8sMergePatch,
   );
+  // R19: a secondary whose primary is in a cluster no kubeconfig Secret names (it cannot be read)
+  await a.create("EncryptedDatabase", region, "replica-far", {
+    serverRef: { name: "dr" },
+    ...own("r1"),
+    replication: { role: "Secondary", primaryRef: { cluster: "far-away", namespace: ns, name: "orders" } },
+  });
   brokenWraps.add(`${ns}/key-broken-kek`);
   await a.patch("EncryptedDatabase", ns, "db-rotation-fails", { spec: own("key-broken") });
 }, 300_000);
@@ -523,7 +529,8 @@ describe("R28 alerts fire on what the operator exports, and stay silent while he
         /tde_resources\{kind="EncryptedDatabase",state="Inaccessible"\} 1/.test(t) &&
         /tde_rotations_total\{kind="EncryptedDatabase",result="error"\}/.test(t) &&
         t.includes('keyprotector="key-soon"') &&
-        t.includes('tde_service_managed_single_point_of_loss{kind="EncryptedServer"} 1'),
+        t.includes('tde_service_managed_single_point_of_loss{kind="EncryptedServer"} 1') &&
+        t.includes('tde_remote_cluster_up{cluster="far-away"} 0'),
       60_000,
     );
     await scrape();
@@ -581,6 +588,11 @@ describe("R28 alerts fire on what the operator exports, and stay silent while he
       TDEKeyExpiringSoon: {
         eval_time: "15m",
         exp_alerts: [{ exp_labels: { ...warning, namespace: ns, keyprotector: "key-soon" } }],
+      },
+      // for 10m: unhealthy from 10m
+      TDERemoteClusterUnreachable: {
+        eval_time: "30m",
+        exp_alerts: [{ exp_labels: { ...warning, cluster: "far-away" } }],
       },
       // for 30m: unhealthy from 10m
       TDEServiceManagedKeySinglePointOfLoss: {

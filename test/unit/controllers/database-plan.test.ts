@@ -17,6 +17,7 @@ import {
 import { databaseTarget } from "../../../src/controllers/database-target.js";
 import type { EnvelopeSecret, Kek } from "../../../src/controllers/dek-operations.js";
 import { chooseProtector } from "../../../src/controllers/protector-choice.js";
+import type { RemoteSecondary } from "../../../src/controllers/remote-replication.js";
 import { replicationLink } from "../../../src/controllers/replication.js";
 import type { Kube } from "../../../src/controllers/resources.js";
 import { BY_PRIMARY, primaryIndexValues } from "../../../src/controllers/rotation-blocker.js";
@@ -338,6 +339,94 @@ describe("planRotation (R16 R17 R21): what a database whose DEK is not under its
     } as never);
     const p = plan({ db });
     expect(p.kind === "waitForSecondaries" && p.rotation.startedAt).toBe(T(2));
+  });
+
+  describe("with secondaries in other clusters (remote-replication.ts)", () => {
+    const remoteOnly = {
+      replication: { role: "Primary", secondaries: [{ cluster: "west", namespace: "b", name: "s1" }] },
+    } as never;
+    const far = (over: Partial<RemoteSecondary>): RemoteSecondary => ({
+      name: "west/b/s1",
+      cluster: "west",
+      state: "linked",
+      db: database("b", "s1"),
+      ...over,
+    });
+    const cut: RemoteSecondary = {
+      name: "west/b/s1",
+      cluster: "west",
+      state: "unreachable",
+      failure: {
+        ok: false,
+        cluster: "west",
+        reason: "Unreachable",
+        message: "cluster west is unreachable: connect ECONNREFUSED",
+      },
+    };
+
+    it.each<[string, RemoteSecondary[], string, string | undefined]>([
+      [
+        "R21 waits for a linked secondary without the new key",
+        [far({})],
+        "waitForSecondaries",
+        "SecondaryCannotUseKey",
+      ],
+      [
+        "R21 re-wraps once its envelope holds the new key",
+        [far({ envelope: envelope(["local://b/w/v1", tp("2")]) })],
+        "rewrap",
+        undefined,
+      ],
+      [
+        "R21 an unreachable cluster blocks: the link is at fault",
+        [cut],
+        "waitForSecondaries",
+        "RemoteClusterUnreachable",
+      ],
+      ["R22 a promoted secondary does not hold it back", [far({ state: "promoted" })], "rewrap", undefined],
+      [
+        "R31 nor one that does not name this primary back",
+        [far({ state: "notLinked" })],
+        "rewrap",
+        undefined,
+      ],
+    ])("%s", (_n, remote, kind, reason) => {
+      const p = plan({ db: database("a", "p", remoteOnly), remote });
+      expect(p.kind).toBe(kind);
+      if (p.kind === "waitForSecondaries") {
+        expect(p.block.reason).toBe(reason);
+        expect(p.block.message).toContain("west/b/s1");
+        expect(p.block.message).toContain("nothing has switched");
+      }
+    });
+
+    it("R21 a local secondary missing the key keeps the reason SecondaryCannotUseKey beside an unreachable cluster", () => {
+      const p = plan({ db: database("a", "p", primarySpec), remote: [cut] });
+      expect(p.kind === "waitForSecondaries" && p.block.reason).toBe("SecondaryCannotUseKey");
+    });
+
+    it("R17 waits while a secondary in another cluster still uses the previous protector", () => {
+      const db = database("a", "p", remoteOnly, {
+        effectiveProtector: { source: "Database", type: "CustomerManaged", keyID: "k1", thumbprint: tp("1") },
+        keyList: [keyEntry(tp("0"), T(0), T(1)), keyEntry(tp("1"), T(1))],
+      } as never);
+      const onPrevious = far({
+        db: database("b", "s1", {}, {
+          effectiveProtector: {
+            source: "Database",
+            type: "CustomerManaged",
+            keyID: "k0",
+            thumbprint: tp("0"),
+          },
+        } as never),
+      });
+      const p = plan({ db, remote: [onPrevious], hasWrap: () => true });
+      expect(p).toMatchObject({
+        kind: "blocked",
+        block: { reason: "KeyRotationAttemptedWhileOldThumbprintInUse" },
+      });
+      expect(p.kind === "blocked" && p.block.message).toContain("west/b/s1");
+    });
   });
 
   it("R21 once the secondary holds the new key the primary re-wraps", () => {
