@@ -63,7 +63,7 @@ if (values.help) {
       "  --only A,B            run only these parts: scaling, main (convergence, idle, restart,",
       "                        rotation, watchdog), lowkey (default: all three)",
       "  --node-options=S      NODE_OPTIONS of the operator process (default: the chart's, as installed),",
-      "                        with '=' as S starts with a dash: --node-options='--enable-source-maps --trace-gc'",
+      "                        with '=' as S starts with a dash: --node-options='--enable-source-maps --max-old-space-size=512'",
       "  --cpu-prof DIR        a V8 CPU profile of each operator process into DIR (node --cpu-prof; open it in",
       "                        Chrome DevTools or summarise it with scripts of your own)",
       "  --source              run the operator from source under tsx instead of the built image (dist/)",
