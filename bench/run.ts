@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { parseDuration } from "../src/api/duration.js";
 import { BenchCluster } from "./lib/cluster.js";
+import { chartNodeOptions } from "./lib/image-node-options.js";
 import { lowkeyRun } from "./lib/lowkey.js";
 import { Bench, type BenchSettings } from "./lib/scenarios.js";
 import { seriesRun } from "./lib/series.js";
@@ -61,7 +62,8 @@ if (values.help) {
       "  --skip-scaling        no smaller convergence",
       "  --only A,B            run only these parts: scaling, main (convergence, idle, restart,",
       "                        rotation, watchdog), lowkey (default: all three)",
-      "  --node-options S      NODE_OPTIONS of the operator process, e.g. --max-old-space-size=160",
+      "  --node-options=S      NODE_OPTIONS of the operator process (default: the chart's, as installed),",
+      "                        with '=' as S starts with a dash: --node-options='--enable-source-maps --max-old-space-size=512'",
       "  --cpu-prof DIR        a V8 CPU profile of each operator process into DIR (node --cpu-prof; open it in",
       "                        Chrome DevTools or summarise it with scripts of your own)",
       "  --source              run the operator from source under tsx instead of the built image (dist/)",
@@ -113,7 +115,8 @@ const settings: BenchSettings = {
   operatorNamespace: "tde-system",
   logDir,
   runFrom: values.source ? "source" : "built",
-  ...(values["node-options"] ? { nodeOptions: values["node-options"] } : {}),
+  // the V8 settings the chart installs the operator with, unless told otherwise
+  nodeOptions: values["node-options"] ?? chartNodeOptions(),
   ...(values["cpu-prof"] ? { cpuProfDir: values["cpu-prof"] } : {}),
 };
 

@@ -14,7 +14,7 @@ export interface OperatorProcessOptions {
   logFile: string;
   /** "built": `node dist/src/main.js` (the image's command; run `npm run build` first); "source": `tsx src/main.ts` */
   runFrom?: "built" | "source";
-  /** NODE_OPTIONS for the operator process, e.g. "--max-old-space-size=160" (as the chart sets it) */
+  /** NODE_OPTIONS for the operator process (the benchmark passes the chart's: image-node-options.ts) */
   nodeOptions?: string;
   /** a folder for V8 CPU profiles of the operator process (node --cpu-prof; the built image only) */
   cpuProfDir?: string;
@@ -71,7 +71,7 @@ export class OperatorProcess {
     const env = {
       ...process.env,
       ...options.env,
-      ...(options.nodeOptions ? { NODE_OPTIONS: options.nodeOptions } : {}),
+      ...(options.nodeOptions !== undefined ? { NODE_OPTIONS: options.nodeOptions } : {}),
     };
     const child = spawn(built ? process.execPath : "node_modules/.bin/tsx", args, {
       env,

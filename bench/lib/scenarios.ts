@@ -58,7 +58,7 @@ export class Bench {
       kmsConcurrency: this.settings.kmsConcurrency,
       logFile: `${this.settings.logDir}/operator-${this.label}-${this.processes}.log`,
       runFrom: this.settings.runFrom,
-      ...(this.settings.nodeOptions ? { nodeOptions: this.settings.nodeOptions } : {}),
+      ...(this.settings.nodeOptions !== undefined ? { nodeOptions: this.settings.nodeOptions } : {}),
       ...(this.settings.cpuProfDir ? { cpuProfDir: this.settings.cpuProfDir } : {}),
     });
     return this.op;

@@ -143,8 +143,10 @@ export class EventRecorder {
   }
 
   private evict(now: number): void {
+    // kept in the order first seen (record deletes before it sets): the first one still inside the window ends the walk
     for (const [k, t] of this.seen) {
-      if (now - t.firstSeen >= this.windowMs) this.seen.delete(k);
+      if (now - t.firstSeen < this.windowMs) break;
+      this.seen.delete(k);
     }
     const max = this.options.maxTracked ?? 4096;
     for (const k of this.seen.keys()) {

@@ -172,7 +172,7 @@ export class HttpKubeClient implements KubeClient {
     await this.kc.applyToHTTPSOptions(opts);
     // one keep-alive agent for every call and watch (a proxy is client-node's to handle)
     if (url.protocol === "https:" && !cluster.proxyUrl) {
-      this.agent ??= new https.Agent({
+      this.agent ??= new OneServerAgent({
         keepAlive: true,
         ca: opts.ca,
         cert: opts.cert,
@@ -216,6 +216,17 @@ export class HttpKubeClient implements KubeClient {
     } finally {
       report(status);
     }
+  }
+}
+
+/**
+ * The agent of one API server and one set of credentials. Node names an agent's socket pools by
+ * every TLS option of a request, the CA, certificate and key included: a string of several KB
+ * built for every request. This agent has one pool, so its name is the address alone.
+ */
+class OneServerAgent extends https.Agent {
+  override getName(options: https.RequestOptions = {}): string {
+    return `${options.host ?? ""}:${options.port ?? ""}:${options.servername ?? ""}`;
   }
 }
 

@@ -226,7 +226,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       for (const item of page.items) {
         // list items omit apiVersion/kind; restore them so handlers see whole objects.
         const obj = { apiVersion: apiVersionOf(this.kind), kind: this.kind.kind, ...item } as T;
-        fresh.set(keyOf(obj), cacheForm(obj, this.options.transform, this.strings));
+        fresh.set(keyOf(obj), this.cacheFormOf(obj));
       }
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion ?? rv;
@@ -294,7 +294,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           const old = this.store.remove(keyOf(obj));
           this.dispatch((h) => h.onDelete?.(old ?? obj));
         } else {
-          this.apply(cacheForm(obj, this.options.transform, this.strings), true);
+          this.apply(this.cacheFormOf(obj), true);
         }
       };
       const onDone = (err: unknown) => {
@@ -323,6 +323,19 @@ export class Informer<T extends KubeObject = KubeObject> {
           (err) => end("error", err),
         );
     });
+  }
+
+  /**
+   * What the cache keeps of a listed or watched object. The cache already holds that version when
+   * a controller wrote it through (its watch event then brings the same object back), or when a
+   * relist finds it unchanged: the cached form is kept rather than made again, so an envelope is
+   * decoded once, not twice, and the second copy is never allocated.
+   */
+  private cacheFormOf(obj: T): T {
+    const rv = obj.metadata?.resourceVersion;
+    const cached = rv ? this.store.getByKey(keyOf(obj)) : undefined;
+    if (cached && cached.metadata?.resourceVersion === rv) return cached;
+    return cacheForm(obj, this.options.transform, this.strings);
   }
 
   /**

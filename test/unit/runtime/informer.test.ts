@@ -80,6 +80,44 @@ describe("Informer (scripted API)", () => {
     await inf.stop();
   });
 
+  it("a watch event or a relist of a version the cache holds keeps the cached object: transformed once, still dispatched", async () => {
+    const fake = new FakeWatchClient();
+    let transforms = 0;
+    const inf = new Informer({
+      client: fake.asClient(),
+      kind,
+      backoff: fastBackoff,
+      transform: (o) => {
+        transforms++;
+        return { ...o };
+      },
+    });
+    const log: string[] = [];
+    inf.addHandler({
+      onUpdate: (_, o) => log.push(`update ${o.metadata?.name}@${o.metadata?.resourceVersion}`),
+    });
+    fake.objects = [obj("a", "1")];
+    inf.start();
+    await inf.waitForSync(1_000);
+    await expect.poll(() => fake.watches.length).toBe(1);
+    inf.writeThrough(obj("a", "3"));
+    const written = inf.get("ns", "a");
+    expect(transforms).toBe(2);
+    fake.current.emit({ type: "MODIFIED", object: obj("a", "3") });
+    expect(log).toEqual(["update a@3"]);
+    expect(inf.get("ns", "a")).toBe(written);
+    fake.objects = [obj("a", "3")];
+    fake.current.emit({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired" } as never });
+    await expect.poll(() => fake.lists).toBe(2);
+    await expect.poll(() => fake.watches.length).toBe(2);
+    expect(inf.get("ns", "a")).toBe(written);
+    expect(transforms).toBe(2);
+    fake.current.emit({ type: "MODIFIED", object: obj("a", "4") });
+    expect(transforms).toBe(3);
+    expect(log).toEqual(["update a@3", "update a@4"]);
+    await inf.stop();
+  });
+
   it("relists at once after one 410 Gone, but backs off when every new watch is refused with 410 at once", async () => {
     const fake = new FakeWatchClient();
     const inf = new Informer({ client: fake.asClient(), kind, backoff: { baseMs: 400, maxMs: 400 } });
