@@ -37,6 +37,7 @@ import { RemoteClusters } from "./remote/remote-reader.js";
 import {
   type ApiObserver,
   type Controller,
+  DEFAULT_SYNC_TIMEOUT_MS,
   EventRecorder,
   HttpKubeClient,
   type Informer,
@@ -298,7 +299,16 @@ export class Operator {
   /** Creates the service-managed key and its KeyProtector if missing, then runs the controllers until stopped. */
   async run(): Promise<void> {
     await this.ensureServiceManagedKey();
-    this.probeClock.startedAt = (this.options.now ?? (() => new Date()))();
+    // R33: the staleness clock starts once the caches are full, when the KeyProtectors can first be
+    // probed: a restart that lists 20,000 objects for longer than two probe intervals has probed
+    // nothing yet, and that is not staleness (it flipped every dependant to Unknown and back)
+    const startClock = () => {
+      this.probeClock.startedAt = (this.options.now ?? (() => new Date()))();
+    };
+    Promise.all(this.informers.all().map((i) => i.waitForSync(DEFAULT_SYNC_TIMEOUT_MS))).then(
+      startClock,
+      startClock,
+    );
     this.staleSweep = setInterval(() => this.sweepStaleProbes(), this.probeClock.intervalMs);
     this.staleSweep.unref();
     await Promise.all(this.controllers.map((c) => c.start()));

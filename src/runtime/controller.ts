@@ -63,6 +63,9 @@ export type Mapper<T> = (obj: T) => readonly (ObjectKey | string)[];
  * Wires informers, a work queue and a reconciler: informer events become keys, workers take
  * keys and reconcile them, results become requeues. One instance per reconciled kind.
  */
+/** How long a controller waits for its informers to fill their caches before it fails to start. */
+export const DEFAULT_SYNC_TIMEOUT_MS = 60_000;
+
 export class Controller {
   readonly queue: WorkQueue;
   private readonly informers = new Set<Informer<KubeObject>>();
@@ -124,7 +127,9 @@ export class Controller {
     this.running ??= (async () => {
       for (const inf of this.informers) inf.start();
       await Promise.all(
-        [...this.informers].map((inf) => inf.waitForSync(this.options.syncTimeoutMs ?? 60_000)),
+        [...this.informers].map((inf) =>
+          inf.waitForSync(this.options.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS),
+        ),
       );
       await this.queue.run(this.options.concurrency ?? 1, (key) => this.process(key));
     })();

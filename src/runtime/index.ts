@@ -3,6 +3,7 @@ export { retryOnConflict } from "./conflict.js";
 export {
   Controller,
   type ControllerOptions,
+  DEFAULT_SYNC_TIMEOUT_MS,
   type Mapper,
   type Predicate,
   type ReconcileReport,
