@@ -12,11 +12,11 @@
  *
  * `azureTestVault(suite)` registers the per-test recording hooks; call it at the top of a file.
  */
-import { randomBytes } from "node:crypto";
+import { createPrivateKey, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { rootCertificates } from "node:tls";
 import type { TokenCredential } from "@azure/identity";
-import type { KeyClientOptions } from "@azure/keyvault-keys";
+import type { KeyClient, KeyClientOptions, KeyOperation, KeyVaultKey } from "@azure/keyvault-keys";
 import { afterEach, beforeEach, inject } from "vitest";
 import {
   AzureRecorder,
@@ -111,4 +111,27 @@ export function azureTestVault(suite: string): AzureTestVault {
     url: (name, real) => recorder.origin(name, kind === "playback" ? "" : real()),
     label: `(${choice.why})`,
   };
+}
+
+/** A PEM private key imported into a vault as an RSA key (a BYOK import): the same material in any vault has the same thumbprint (R3). */
+export async function importRsaPem(
+  admin: Pick<KeyClient, "importKey">,
+  name: string,
+  pem: string,
+  keyOps: KeyOperation[],
+): Promise<KeyVaultKey> {
+  const jwk = createPrivateKey(pem).export({ format: "jwk" });
+  const b = (v: unknown) => Buffer.from(String(v), "base64url");
+  return admin.importKey(name, {
+    kty: "RSA",
+    keyOps,
+    n: b(jwk.n),
+    e: b(jwk.e),
+    d: b(jwk.d),
+    p: b(jwk.p),
+    q: b(jwk.q),
+    dp: b(jwk.dp),
+    dq: b(jwk.dq),
+    qi: b(jwk.qi),
+  });
 }

@@ -4,7 +4,6 @@
  * else replayed from test/fixtures/azure/kms-contract/ (recorded against Lowkey Vault with
  * `npm run test:azure:record`). Never skipped.
  */
-import { createPrivateKey } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +13,7 @@ import type { KeyClient, KeyClientOptions } from "@azure/keyvault-keys";
 import { beforeEach } from "vitest";
 import { AzureKeyVaultProvider } from "../../../src/kms/azure-key-vault.js";
 import type { KeyReference } from "../../../src/kms/provider.js";
-import { azureTestVault } from "../../harness/azure-test-vault.js";
+import { azureTestVault, importRsaPem } from "../../harness/azure-test-vault.js";
 import { FaultProxy } from "../../harness/fault-proxy.js";
 import { createTestNamespace, testKubeConfig } from "../../harness/kube.js";
 import { generateServerTls } from "../../harness/pki.js";
@@ -102,20 +101,7 @@ kekProviderContract(
         await (await admin.beginRecoverDeletedKey(r.keyName, { intervalInMs: pollMs })).pollUntilDone();
       },
       async importKey(name, pem) {
-        const jwk = createPrivateKey(pem).export({ format: "jwk" });
-        const b = (v: unknown) => Buffer.from(String(v), "base64url");
-        const key = await admin.importKey(name, {
-          kty: "RSA",
-          keyOps: KEY_OPS,
-          n: b(jwk.n),
-          e: b(jwk.e),
-          d: b(jwk.d),
-          p: b(jwk.p),
-          q: b(jwk.q),
-          dp: b(jwk.dp),
-          dq: b(jwk.dq),
-          qi: b(jwk.qi),
-        });
+        const key = await importRsaPem(admin, name, pem, [...KEY_OPS]);
         current.set(name, key.properties.version!);
         return ref(name);
       },

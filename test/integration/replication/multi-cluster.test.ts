@@ -33,7 +33,7 @@ import { repoRoot } from "../deploy/support.js";
 
 /**
  * R19-R22, R31 across clusters: the primary in cluster "east" (the harness's control plane), its
- * secondaries in clusters "west" and "north" (two more real control planes), each cluster with
+ * secondaries in clusters "west", "north" and "south" (three more real control planes), each cluster with
  * its own operator and its own Local "vault" holding the same imported key material, each
  * reading the others only through a cluster Secret whose kubeconfig goes through a cuttable
  * link (the harness's fault proxy), one per direction.
@@ -46,7 +46,7 @@ let east: TestOperator;
 
 /** A secondary's region: its cluster, its operator, and the links between it and east. */
 interface Region {
-  cluster: "west" | "north";
+  cluster: "west" | "north" | "south";
   plane: ControlPlane;
   kc: k8s.KubeConfig;
   api: Api;
@@ -169,7 +169,7 @@ beforeAll(async () => {
     releaseNamespace: opEast,
     namespaces: [ns],
   });
-  regions.push(...(await Promise.all([startRegion("west"), startRegion("north")])));
+  regions.push(...(await Promise.all([startRegion("west"), startRegion("north"), startRegion("south")])));
 }, 300_000);
 
 afterAll(async () => {
@@ -184,7 +184,7 @@ afterAll(async () => {
 
 describe("geo-replication across clusters", () => {
   const t: Record<string, string> = {};
-  const both = () => regions.map((r) => r.cluster);
+  const secondaryClusters = () => regions.map((r) => r.cluster);
 
   it("R29 a cluster name the API server cannot use is refused with the field and the fix", async () => {
     await expect(
@@ -214,19 +214,21 @@ describe("geo-replication across clusters", () => {
     ).rejects.toThrow(/Duplicate value/);
   });
 
-  it("R19 R20 R23 R31 secondaries in two other clusters hold the primary's DEK, each under its own vault's key", async () => {
+  it("R19 R20 R23 R31 secondaries in three other clusters hold the primary's DEK, each under its own vault's key", async () => {
     t.one = await importKey(e, "e1", material.one);
     t.two = await importKey(e, "e2", material.two);
     for (const r of regions) {
       expect(await importKey(r.api, "w1", material.one)).toBe(t.one); // R3: same material, same thumbprint
       expect(await importKey(r.api, "w2", material.two)).toBe(t.two);
     }
-    // the manifests docs/geo-replication.md shows, as a platform team applies them; north is
-    // set up as west is, and the primary lists it too
+    // the manifests docs/geo-replication.md shows, as a platform team applies them; north and
+    // south are set up as west is, and the primary lists them too
     await applyFromDocs(e, "east");
     await e.patch("EncryptedDatabase", ns, "orders", {
       spec: {
-        replication: { secondaries: both().map((cluster) => ({ cluster, namespace: ns, name: "orders" })) },
+        replication: {
+          secondaries: secondaryClusters().map((cluster) => ({ cluster, namespace: ns, name: "orders" })),
+        },
       },
     });
     const p = await waitFor("primary Ready", primary, (o) => cond(o, "Ready")?.status === "True");
@@ -262,38 +264,76 @@ describe("geo-replication across clusters", () => {
     ).rejects.toMatchObject({ code: 403 });
     // what the primary says comes from its last reads (reused for the ttl): it catches up by itself
     const linked = await waitFor(
-      "primary sees both linked and synced",
+      "primary sees every secondary linked and synced",
       primary,
       (o) =>
-        message(o, "ReplicationLinked").includes("2 in other clusters") &&
+        message(o, "ReplicationLinked").includes(`${regions.length} in other clusters`) &&
         cond(o, "KeyListSynced")?.status === "True",
     );
-    expect(message(linked, "KeyListSynced")).toContain("(2)");
+    expect(message(linked, "KeyListSynced")).toContain(`(${regions.length})`);
     expect(await metric(east, "tde_remote_cluster_up")).toEqual([
       { cluster: "north", value: 1 },
+      { cluster: "south", value: 1 },
       { cluster: "west", value: 1 },
     ]);
     const last = await metric(east, "tde_remote_cluster_last_success_timestamp_seconds");
     expect(last.every((m) => m.value > Date.now() / 1000 - 60)).toBe(true);
     // kubectl tde status and impact in east show the secondaries in the other clusters
     const shown = await waitFor(
-      "both synced in the primary's status",
+      "every secondary synced in the primary's status",
       primary,
-      (o) => (o.status?.remoteSecondaries ?? []).filter((r) => r.keyListSynced === "True").length === 2,
+      (o) =>
+        (o.status?.remoteSecondaries ?? []).filter((r) => r.keyListSynced === "True").length ===
+        regions.length,
     );
     expect(shown.status?.remoteSecondaries?.map((r) => [r.cluster, r.state])).toEqual([
       ["west", "Linked"],
       ["north", "Linked"],
+      ["south", "Linked"],
     ]);
     const status = await tde("status", "-n", ns);
-    for (const cluster of both())
+    for (const cluster of secondaryClusters())
       expect(status).toMatch(
         new RegExp(
           `edb\\s+${cluster}\\s+${ns}\\s+orders\\s+Linked\\s+secondary of ${ns}/orders\\s+${t.one?.slice(0, 12)}\\s+-\\s+KeyListSynced=True`,
         ),
       );
     const impact = await tde("impact", "e1", "-n", ns);
-    for (const cluster of both()) expect(impact).toMatch(new RegExp(`edb\\s+${cluster}\\s+${ns}\\s+orders`));
+    for (const cluster of secondaryClusters())
+      expect(impact).toMatch(new RegExp(`edb\\s+${cluster}\\s+${ns}\\s+orders`));
+  });
+
+  it("R19 R21 linked, synced and unchanging: no write and no DEK wrap or unwrap in any cluster, and each link reads at most its objects once per read ttl", async () => {
+    const ops = () => [east, ...regions.map((r) => r.op)];
+    const quiet = () => ops().every((op) => op.counts.writes.every((w) => w.resource === "events"));
+    // let the sync above settle: 2 s with no write, then a window of ten read ttls (500 ms)
+    const settleBy = Date.now() + 60_000;
+    do {
+      for (const op of ops()) op.resetCounts();
+      await new Promise((r) => setTimeout(r, 2_000));
+    } while (!quiet() && Date.now() < settleBy);
+    for (const op of ops()) op.resetCounts();
+    for (const r of regions) {
+      r.fromEast.resetCounts();
+      r.toEast.resetCounts();
+    }
+    const windowMs = 5_000;
+    await new Promise((r) => setTimeout(r, windowMs));
+    for (const op of ops()) {
+      expect(op.counts.writes.filter((w) => w.resource !== "events")).toEqual([]);
+      expect(op.counts.kms.dekWrap ?? 0).toBe(0);
+      // every unwrap is a probe's round trip (give or take one in flight per key at either edge)
+      const keys = op.operator.keyProtectors.store.list().length;
+      expect((op.counts.kms.unwrap ?? 0) - (op.counts.kms.wrap ?? 0)).toBeLessThanOrEqual(keys);
+    }
+    // a link reads the peer database and its envelope, each at most once per ttl (500 ms), with
+    // a ttl's slack at either edge of the window: 2 x (10 + 2)
+    for (const r of regions)
+      for (const link of [r.fromEast, r.toEast]) {
+        const reads = link.snapshot().requests;
+        expect(reads, r.cluster).toBeGreaterThan(0);
+        expect(reads, r.cluster).toBeLessThanOrEqual(2 * (windowMs / 500 + 2));
+      }
   });
 
   it("R21 a rotation runs in order across clusters: every secondary holds the new key before the primary switches, then each follows", async () => {
@@ -361,6 +401,7 @@ describe("geo-replication across clusters", () => {
     expect(await tde("status", "-n", ns)).toMatch(/edb\s+west\s+\S+\s+orders\s+Unreachable \(Unreachable\)/);
     expect(await metric(east, "tde_remote_cluster_up")).toEqual([
       { cluster: "north", value: 1 },
+      { cluster: "south", value: 1 },
       { cluster: "west", value: 0 },
     ]);
     // north, still linked, takes the new key as an additional one, and keeps its protector

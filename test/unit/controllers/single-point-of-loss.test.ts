@@ -5,14 +5,16 @@ import type { ServiceManagedKey } from "../../../src/controllers/kek-resolution.
 import type { Kube } from "../../../src/controllers/resources.js";
 import { OWNER_KIND_LABEL } from "../../../src/controllers/resources.js";
 import {
-  onlyWrappedBy,
+  BY_LOCAL_WRAP,
+  localWrapIndexValues,
+  localWrapValues,
   SinglePointOfLossWatch,
   singlePointOfLossCondition,
-  singlePointOfLossCounts,
 } from "../../../src/controllers/single-point-of-loss.js";
 import { addWrap, createEnvelope, envelopeSecret } from "../../../src/crypto/index.js";
 import { Metrics } from "../../../src/observability/metrics.js";
 import type { KubeObject } from "../../../src/runtime/index.js";
+import { Store } from "../../../src/runtime/index.js";
 import { keyProtector, storeOf, tp } from "./fixtures.js";
 
 const SMK = { namespace: "tde-system", name: "tde-service-managed-key" };
@@ -21,35 +23,64 @@ const sameNamespace = "local://tde-system/other-kek/v2";
 const tenant = "local://shop/extra-kek/v1";
 const vault = "https://vault.vault.azure.net/keys/platform-kek/0123456789abcdef";
 
-describe("onlyWrappedBy: a DEK that depends on the Local key alone (R7)", () => {
+const SMK_KEY = "tde-system/tde-service-managed-key";
+
+describe("localWrapValues: which Local keys wrap a DEK, and whether it depends on them alone (R7)", () => {
   it.each<[string, string[], boolean]>([
     ["wrapped once, by it", [smkWrap], true],
     ["also by another Local key of the same namespace (deleted with it)", [smkWrap, sameNamespace], true],
     ["also by a Local key in another namespace (an extra key of a database, R13)", [smkWrap, tenant], false],
     ["also by a key in a vault (a retained wrap under the previous key, R16)", [smkWrap, vault], false],
-    ["not wrapped by it at all", [tenant], false],
     ["a later version of it (v2) is still it", ["local://tde-system/tde-service-managed-key/v2"], true],
-  ])("%s: %s", (_n, keyIDs, want) => {
-    expect(onlyWrappedBy(SMK, keyIDs)).toBe(want);
+  ])("%s: %s", (_n, keyIDs, alone) => {
+    const values = localWrapValues("EncryptedServer", keyIDs);
+    expect(values).toContain(`wrapped:${SMK_KEY}`);
+    expect(values.includes(`only:EncryptedServer:${SMK_KEY}`)).toBe(alone);
+  });
+
+  it("a DEK it does not wrap is not under it at all; other kinds are not counted", () => {
+    expect(localWrapValues("EncryptedServer", [tenant])).toEqual([
+      "wrapped:shop/extra-kek",
+      "only:EncryptedServer:shop/extra-kek",
+    ]);
+    expect(localWrapValues("EncryptedServer", [vault])).toEqual([]);
+    expect(localWrapValues("", [smkWrap])).toEqual([`wrapped:${SMK_KEY}`]);
   });
 });
 
+/** The counts the watch reads, from a store indexed as the operator's envelope cache is. */
+function countsOver(envelopes: KubeObject[]) {
+  const store = new Store<KubeObject>();
+  store.addIndex(BY_LOCAL_WRAP, localWrapIndexValues);
+  for (const e of envelopes) store.upsert(e);
+  const count = (v: string) => store.countByIndex(BY_LOCAL_WRAP, v);
+  return {
+    wrapped: count(`wrapped:${SMK_KEY}`),
+    only: {
+      EncryptedServer: count(`only:EncryptedServer:${SMK_KEY}`),
+      EncryptedDatabase: count(`only:EncryptedDatabase:${SMK_KEY}`),
+    },
+  };
+}
+
 describe("singlePointOfLossCondition: one verdict, a message that names no count (R7)", () => {
-  const server = (keyIDs: string[]) => ({ kind: "EncryptedServer", keyIDs });
-  it.each<[string, ReturnType<typeof server>[], { status: string; reason: string }]>([
-    ["no DEK on the key yet", [server([tenant])], { status: "False", reason: "NoServiceManagedDEKs" }],
+  let n = 0;
+  const server = (keyIDs: string[]) => envelope("shop", `tde-esrv-${n++}`, "EncryptedServer", keyIDs);
+  it.each<[string, () => KubeObject[], { status: string; reason: string }]>([
+    ["no DEK on the key yet", () => [server([tenant])], { status: "False", reason: "NoServiceManagedDEKs" }],
     [
       "every DEK on it has a second wrap kept elsewhere",
-      [server([smkWrap, tenant]), server([smkWrap, vault])],
+      () => [server([smkWrap, tenant]), server([smkWrap, vault])],
       { status: "False", reason: "WrappedElsewhereToo" },
     ],
     [
       "one DEK depends on it alone",
-      [server([smkWrap, tenant]), server([smkWrap])],
+      () => [server([smkWrap, tenant]), server([smkWrap])],
       { status: "True", reason: "OnlyWrappedByLocalKey" },
     ],
   ])("%s", (_n, envelopes, want) => {
-    const c = singlePointOfLossCondition(SMK, envelopes);
+    const list = envelopes();
+    const c = singlePointOfLossCondition(SMK, countsOver(list));
     expect(c).toMatchObject({ type: "SinglePointOfLoss", ...want });
     expect(c.message).toContain("tde-system/tde-service-managed-key");
     if (want.status === "True") {
@@ -59,22 +90,24 @@ describe("singlePointOfLossCondition: one verdict, a message that names no count
       expect(c.message).toContain("--service-managed-key");
       expect(c.message).toContain("docs/operating.md");
       // the same verdict for another count is the same condition: no write per new DEK
-      expect(singlePointOfLossCondition(SMK, [...envelopes, server([smkWrap])])).toEqual(c);
+      expect(singlePointOfLossCondition(SMK, countsOver([...list, server([smkWrap])]))).toEqual(c);
     }
   });
 
-  it("counts by kind, and nothing without a Local service-managed key", () => {
-    const envelopes = [
-      { kind: "EncryptedServer", keyIDs: [smkWrap] },
-      { kind: "EncryptedDatabase", keyIDs: [smkWrap] },
-      { kind: "EncryptedDatabase", keyIDs: [smkWrap, tenant] },
-      { kind: "EncryptedDatabase", keyIDs: [vault] },
-    ];
-    expect(singlePointOfLossCounts(SMK, envelopes)).toEqual({ EncryptedServer: 1, EncryptedDatabase: 1 });
-    expect(singlePointOfLossCounts(undefined, envelopes)).toEqual({
-      EncryptedServer: 0,
-      EncryptedDatabase: 0,
-    });
+  it("counts by kind; an envelope that changes or goes is counted again, never twice", () => {
+    const store = new Store<KubeObject>();
+    store.addIndex(BY_LOCAL_WRAP, localWrapIndexValues);
+    store.upsert(envelope("shop", "tde-esrv-a", "EncryptedServer", [smkWrap]));
+    store.upsert(envelope("shop", "tde-edb-b", "EncryptedDatabase", [smkWrap]));
+    store.upsert(envelope("shop", "tde-edb-c", "EncryptedDatabase", [smkWrap, tenant]));
+    store.upsert(envelope("shop", "tde-edb-d", "EncryptedDatabase", [vault]));
+    const only = (kind: string) => store.countByIndex(BY_LOCAL_WRAP, `only:${kind}:${SMK_KEY}`);
+    expect([only("EncryptedServer"), only("EncryptedDatabase")]).toEqual([1, 1]);
+    // b gets a wrap kept elsewhere (R13), a goes
+    store.upsert(envelope("shop", "tde-edb-b", "EncryptedDatabase", [smkWrap, vault]));
+    store.remove("shop/tde-esrv-a");
+    expect([only("EncryptedServer"), only("EncryptedDatabase")]).toEqual([0, 0]);
+    expect(store.countByIndex(BY_LOCAL_WRAP, `wrapped:${SMK_KEY}`)).toBe(2);
   });
 });
 
