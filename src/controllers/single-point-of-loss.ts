@@ -22,43 +22,58 @@ export interface LocalKeySecret {
   name: string;
 }
 
-/** What the decision reads of an envelope: its owner's kind and the key ids of its wraps. */
-export interface EnvelopeWraps {
-  kind: string;
-  keyIDs: readonly string[];
-}
-
 /** The kinds the gauge counts, each exported (at 0 too) so an alert sees the series from the start. */
 export const SINGLE_POINT_OF_LOSS_KINDS = ["EncryptedServer", "EncryptedDatabase"] as const;
 
-/** Whether a DEK's wraps include one under this Local key. */
-export function wrappedBy(key: LocalKeySecret, keyIDs: readonly string[]): boolean {
-  return keyIDs.some((id) => {
-    const local = parseLocalKeyID(id);
-    return local?.namespace === key.namespace && local.name === key.name;
-  });
-}
+/** The envelope index the watch counts from: which Local keys wrap each DEK, and alone or not. */
+export const BY_LOCAL_WRAP = "byLocalWrap";
+
+const keyName = (k: LocalKeySecret) => `${k.namespace}/${k.name}`;
 
 /**
- * Whether a DEK depends on this Local key alone: wrapped by it, and by nothing kept outside its
- * namespace (another Local key of the same namespace goes with it when the namespace is deleted).
+ * The index values of a DEK with these wraps: `wrapped:NS/NAME` for every Local key wrapping it,
+ * and `only:KIND:NS/NAME` for each of them when it depends on Local keys of that one namespace
+ * alone: wrapped by nothing kept outside that namespace (another Local key of the same namespace
+ * goes with it when the namespace is deleted). Computed once per envelope change, so the watch's verdict and the gauge
+ * are counts, never a scan of every envelope. Pure.
  */
-export function onlyWrappedBy(key: LocalKeySecret, keyIDs: readonly string[]): boolean {
-  return wrappedBy(key, keyIDs) && keyIDs.every((id) => parseLocalKeyID(id)?.namespace === key.namespace);
+export function localWrapValues(kind: string, keyIDs: readonly string[]): string[] {
+  const keys = new Map<string, LocalKeySecret>();
+  const namespaces = new Set<string>();
+  let allLocal = true;
+  for (const id of keyIDs) {
+    const local = parseLocalKeyID(id);
+    if (!local) {
+      allLocal = false;
+      continue;
+    }
+    namespaces.add(local.namespace);
+    keys.set(keyName(local), { namespace: local.namespace, name: local.name });
+  }
+  const values = [...keys.keys()].map((k) => `wrapped:${k}`);
+  const counted = kind === "EncryptedServer" || kind === "EncryptedDatabase";
+  if (counted && allLocal && namespaces.size === 1)
+    for (const k of keys.keys()) values.push(`only:${kind}:${k}`);
+  return values;
 }
 
-/** The DEKs that depend on this Local key alone, by their owner's kind. */
-export function singlePointOfLossCounts(
-  key: LocalKeySecret | undefined,
-  envelopes: Iterable<EnvelopeWraps>,
-): Record<(typeof SINGLE_POINT_OF_LOSS_KINDS)[number], number> {
-  const counts = { EncryptedServer: 0, EncryptedDatabase: 0 };
-  if (!key) return counts;
-  for (const e of envelopes) {
-    if ((e.kind === "EncryptedServer" || e.kind === "EncryptedDatabase") && onlyWrappedBy(key, e.keyIDs))
-      counts[e.kind] += 1;
+/** The index function over cached envelope Secrets (summaries): an unreadable one is its owner's to report (R2). */
+export function localWrapIndexValues(secret: KubeObject): string[] {
+  try {
+    const { envelope } = envelopeFromCache(secret);
+    return localWrapValues(
+      secret.metadata?.labels?.[OWNER_KIND_LABEL] ?? "",
+      envelope.wraps.map((w) => w.keyID),
+    );
+  } catch {
+    return [];
   }
-  return counts;
+}
+
+/** How many DEKs a Local key wraps, and how many of them, by owner kind, depend on it alone. */
+export interface LocalWrapCounts {
+  wrapped: number;
+  only: Record<(typeof SINGLE_POINT_OF_LOSS_KINDS)[number], number>;
 }
 
 /**
@@ -66,23 +81,15 @@ export function singlePointOfLossCounts(
  * names no count and no DEK, so it changes (and is written) only when the verdict does; the gauge
  * has the count.
  */
-export function singlePointOfLossCondition(
-  key: LocalKeySecret,
-  envelopes: Iterable<EnvelopeWraps>,
-): ConditionInput {
-  let wrapped = false;
-  for (const e of envelopes) {
-    if (!wrappedBy(key, e.keyIDs)) continue;
-    wrapped = true;
-    if (onlyWrappedBy(key, e.keyIDs))
-      return {
-        type: ConditionType.SinglePointOfLoss,
-        status: "True",
-        reason: Reason.OnlyWrappedByLocalKey,
-        message: `service-managed DEKs are wrapped only by the Local key in Secret ${key.namespace}/${key.name} (tde_service_managed_single_point_of_loss counts them): deleting that Secret or the namespace ${key.namespace} makes them unrecoverable. Back the Secret up (docs/operating.md, "The service-managed key"), or move the service-managed key to a vault with ${SERVICE_MANAGED_KEY_SETTING}`,
-      };
-  }
-  return wrapped
+export function singlePointOfLossCondition(key: LocalKeySecret, counts: LocalWrapCounts): ConditionInput {
+  if (counts.only.EncryptedServer + counts.only.EncryptedDatabase > 0)
+    return {
+      type: ConditionType.SinglePointOfLoss,
+      status: "True",
+      reason: Reason.OnlyWrappedByLocalKey,
+      message: `service-managed DEKs are wrapped only by the Local key in Secret ${key.namespace}/${key.name} (tde_service_managed_single_point_of_loss counts them): deleting that Secret or the namespace ${key.namespace} makes them unrecoverable. Back the Secret up (docs/operating.md, "The service-managed key"), or move the service-managed key to a vault with ${SERVICE_MANAGED_KEY_SETTING}`,
+    };
+  return counts.wrapped > 0
     ? {
         type: ConditionType.SinglePointOfLoss,
         status: "False",
@@ -105,19 +112,21 @@ export function localKeyOf(kp: Kube<KeyProtector>): LocalKeySecret | undefined {
 }
 
 /**
- * The single point of loss over the operator's caches: the envelopes (decoded once per Secret
- * version) and the service-managed key's KeyProtector. No API call, no KMS call.
+ * The single point of loss over the operator's caches: the envelopes (indexed once per Secret
+ * version, BY_LOCAL_WRAP) and the service-managed key's KeyProtector. No API call, no KMS call,
+ * and no scan: each verdict and each scrape is a few index counts.
  */
 export class SinglePointOfLossWatch {
-  private readonly decoded = new WeakMap<KubeObject, EnvelopeWraps | null>();
-
   constructor(
     private readonly caches: {
       envelopes: Store<KubeObject>;
       keyProtectors: Store<Kube<KeyProtector>>;
       smk: ServiceManagedKey;
     },
-  ) {}
+  ) {
+    if (!caches.envelopes.hasIndex(BY_LOCAL_WRAP))
+      caches.envelopes.addIndex(BY_LOCAL_WRAP, localWrapIndexValues);
+  }
 
   /** The Local KEK Secret of the service-managed key, when it is a Local one that exists. */
   localServiceManagedKey(): LocalKeySecret | undefined {
@@ -129,32 +138,24 @@ export class SinglePointOfLossWatch {
   /** The condition this KeyProtector should carry: only the Local service-managed key's has one. */
   condition(kp: Kube<KeyProtector>): ConditionInput | undefined {
     const key = isServiceManagedKey(kp, this.caches.smk) ? localKeyOf(kp) : undefined;
-    return key ? singlePointOfLossCondition(key, this.envelopes()) : undefined;
+    return key ? singlePointOfLossCondition(key, this.countsOf(key)) : undefined;
   }
 
   /** tde_service_managed_single_point_of_loss: the DEKs on the Local service-managed key alone, by kind. */
   counts(): { kind: string; count: number }[] {
-    const counts = singlePointOfLossCounts(this.localServiceManagedKey(), this.envelopes());
-    return SINGLE_POINT_OF_LOSS_KINDS.map((kind) => ({ kind, count: counts[kind] }));
+    const key = this.localServiceManagedKey();
+    const only = key ? this.countsOf(key).only : undefined;
+    return SINGLE_POINT_OF_LOSS_KINDS.map((kind) => ({ kind, count: only?.[kind] ?? 0 }));
   }
 
-  private *envelopes(): Generator<EnvelopeWraps> {
-    for (const secret of this.caches.envelopes.list()) {
-      let wraps = this.decoded.get(secret);
-      if (wraps === undefined) {
-        try {
-          // the cache holds a summary (R21 cache transform): its wraps keep their key ids
-          const { envelope } = envelopeFromCache(secret);
-          wraps = {
-            kind: secret.metadata?.labels?.[OWNER_KIND_LABEL] ?? "",
-            keyIDs: envelope.wraps.map((w) => w.keyID),
-          };
-        } catch {
-          wraps = null; // an unreadable envelope is its owner's to report (R2)
-        }
-        this.decoded.set(secret, wraps);
-      }
-      if (wraps) yield wraps;
-    }
+  private countsOf(key: LocalKeySecret): LocalWrapCounts {
+    const count = (value: string) => this.caches.envelopes.countByIndex(BY_LOCAL_WRAP, value);
+    return {
+      wrapped: count(`wrapped:${keyName(key)}`),
+      only: {
+        EncryptedServer: count(`only:EncryptedServer:${keyName(key)}`),
+        EncryptedDatabase: count(`only:EncryptedDatabase:${keyName(key)}`),
+      },
+    };
   }
 }

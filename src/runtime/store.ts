@@ -56,6 +56,13 @@ export class Store<T extends KubeObject> {
     });
   }
 
+  /** How many objects the index `name` holds under `value`, without listing them: O(1). */
+  countByIndex(name: string, value: string): number {
+    const index = this.indices.get(name);
+    if (!index) throw new Error(`no index named ${name}`);
+    return index.get(value)?.size ?? 0;
+  }
+
   /**
    * Inserts or replaces; returns the previous object. The object's managedFields are dropped
    * first: no reconciler reads them, they are often the larger part of an object, and an update
