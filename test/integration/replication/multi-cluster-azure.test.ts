@@ -15,13 +15,7 @@ import type { KeyProtector } from "../../../src/api/index.js";
 import { findWrapByThumbprint } from "../../../src/crypto/index.js";
 import { AzureKeyVaultProvider } from "../../../src/kms/azure-key-vault.js";
 import { importRsaPem } from "../../harness/azure-test-vault.js";
-import {
-  createClusterSecret,
-  kubeconfigThrough,
-  linkTo,
-  remoteReaderKubeConfig,
-  startCluster,
-} from "../../harness/clusters.js";
+import { startCluster } from "../../harness/clusters.js";
 import type { ControlPlane } from "../../harness/control-plane.js";
 import type { FaultProxy } from "../../harness/fault-proxy.js";
 import { startTestOperator, type TestOperator } from "../../harness/operator.js";
@@ -36,6 +30,7 @@ import {
   suffix,
   waitFor,
 } from "../controllers/helpers.js";
+import { createGeoPair, harnessEnd, linkClusters, planeEnd } from "./geo-support.js";
 
 const vault = inject("lowkeyVault");
 const skipReason = vault.available ? undefined : vault.reason;
@@ -130,26 +125,9 @@ describe.skipIf(skipReason !== undefined)(
         remoteReadTtlMs: 500,
         azure: await provider(),
       });
-      const readerOf = (admin: k8s.KubeConfig, kubeconfigPath: string, kubectl: string, release: string) =>
-        remoteReaderKubeConfig({
-          admin,
-          kubeconfigPath,
-          kubectl,
-          releaseNamespace: release,
-          namespaces: [ns],
-        });
-      const eastReader = await readerOf(kc(), inject("kubeconfigPath"), inject("kubectlPath"), opEast);
-      const westReader = await readerOf(
-        westKc,
-        westPlane.started.kubeconfigPath,
-        westPlane.started.binaries.kubectl ?? "",
-        opWest,
+      links.push(
+        ...(await linkClusters(harnessEnd(opEast), planeEnd("west", westPlane, westKc, opWest), [ns])),
       );
-      const toWest = await linkTo(westReader);
-      const toEast = await linkTo(eastReader);
-      links.push(toWest, toEast);
-      await createClusterSecret(kc(), opEast, "west", kubeconfigThrough(toWest, "west"));
-      await createClusterSecret(westKc, opWest, "east", kubeconfigThrough(toEast, "east"));
       // R3: the same material in both regions' vaults
       for (const url of [vault.baseURL, vault.secondBaseURL]) {
         await importInto(url, keyName(1), material.one);
@@ -170,19 +148,7 @@ describe.skipIf(skipReason !== undefined)(
       t.two = await vaultKeyProtector(e, "e2", vault.baseURL, keyName(2));
       expect(await vaultKeyProtector(w, "w1", vault.secondBaseURL, keyName(1))).toBe(t.one);
       expect(await vaultKeyProtector(w, "w2", vault.secondBaseURL, keyName(2))).toBe(t.two);
-      const on = (kp: string) => ({ type: "CustomerManaged", keyProtectorRef: { name: kp } });
-      await e.create("EncryptedServer", ns, "primary-server", { protector: on("e1") });
-      await e.create("EncryptedDatabase", ns, "orders", {
-        serverRef: { name: "primary-server" },
-        encryptionProtector: on("e1"),
-        replication: { role: "Primary", secondaries: [{ cluster: "west", namespace: ns, name: "orders" }] },
-      });
-      await w.create("EncryptedServer", ns, "dr-server", { protector: on("w1"), revalidation: "Automatic" });
-      await w.create("EncryptedDatabase", ns, "orders", {
-        serverRef: { name: "dr-server" },
-        encryptionProtector: on("w1"),
-        replication: { role: "Secondary", primaryRef: { cluster: "east", namespace: ns, name: "orders" } },
-      });
+      await createGeoPair(e, w, ns, "e1", "w1");
       const p = await waitFor("primary Ready", primary, (o) => cond(o, "Ready")?.status === "True", 60_000);
       const s = await waitFor(
         "secondary Available",
