@@ -1,5 +1,6 @@
 /**
- * Writes the CRDs generated from src/api/schema to crds/ and to the Helm chart's crds/.
+ * Writes the CRDs generated from src/api/schema to crds/, the Helm chart's crds/ and the kustomize
+ * base's crds/ (kustomize reads only inside its folder, so the base keeps a copy).
  * Usage: npm run generate
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -9,7 +10,7 @@ import { customResourceDefinitions, renderCustomResourceDefinition } from "../sr
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** Every folder that holds a copy of the CRDs. */
-export const CRD_FOLDERS = ["crds", join("charts", "tde-operator", "crds")];
+export const CRD_FOLDERS = ["crds", join("charts", "tde-operator", "crds"), join("deploy", "base", "crds")];
 
 for (const folder of CRD_FOLDERS) {
   mkdirSync(join(root, folder), { recursive: true });
