@@ -106,6 +106,15 @@ describe("geo-replication across clusters, each operator its own process", () =>
     expect(envelope.wraps.map((x) => x.keyID)).toEqual([
       expect.stringMatching(new RegExp(`^local://${ns}/w1-kek/`)),
     ]);
+    // R21 orders a rotation over the secondaries the primary has seen linked (as within one
+    // cluster): wait for its read of west, reused for the read ttl, to say so
+    await waitFor(
+      "the primary sees west linked and synced",
+      primary,
+      (o) =>
+        (o.status?.remoteSecondaries ?? []).some((r) => r.state === "Linked" && r.keyListSynced === "True"),
+      60_000,
+    );
     expect(east.refusals()).toEqual([]); // the shipped RBAC reads the cluster Secret and all it needs
   });
 
