@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { type ControlPlaneBinaries, ensureControlPlaneBinaries } from "./binaries.js";
 import { type ControlPlanePki, generatePki } from "./pki.js";
 import { freePort } from "./ports.js";
-import { type ManagedProcess, startProcess, waitFor } from "./processes.js";
+import { type ManagedProcess, ProcessExited, startProcess, waitFor } from "./processes.js";
 
 export interface ControlPlaneInfo {
   /** https://127.0.0.1:PORT */
@@ -48,23 +48,38 @@ export class ControlPlane {
     const dir = mkdtempSync(join(tmpdir(), "tde-control-plane-"));
     const pki = generatePki(dir);
 
-    const [etcdClientPort, etcdPeerPort, securePort] = [await freePort(), await freePort(), await freePort()];
-    const etcdURL = `http://127.0.0.1:${etcdClientPort}`;
-    this.ports = { etcdPeerPort, securePort };
-    const server = `https://127.0.0.1:${securePort}`;
-    const kubeconfigPath = join(dir, "kubeconfig");
-    this.info = { server, kubeconfigPath, dir, pki, binaries, etcdURL };
-
-    await this.startEtcd();
-    this.spawnApiserver();
-    writeFileSync(kubeconfigPath, kubeconfig(server, pki));
-
-    try {
-      await this.waitApiserverReady();
-    } catch (error) {
-      await this.stop();
-      throw error;
+    // a free port can be taken by another process before etcd or kube-apiserver binds it (many
+    // control planes start at once in a run): then start again on fresh ports
+    for (let attempt = 1; ; attempt++) {
+      const [etcdClientPort, etcdPeerPort, securePort] = [
+        await freePort(),
+        await freePort(),
+        await freePort(),
+      ];
+      const etcdURL = `http://127.0.0.1:${etcdClientPort}`;
+      this.ports = { etcdPeerPort, securePort };
+      const server = `https://127.0.0.1:${securePort}`;
+      const kubeconfigPath = join(dir, "kubeconfig");
+      this.info = { server, kubeconfigPath, dir, pki, binaries, etcdURL };
+      try {
+        await this.startEtcd();
+        this.spawnApiserver();
+        writeFileSync(kubeconfigPath, kubeconfig(server, pki));
+        await this.waitApiserverReady();
+        break;
+      } catch (error) {
+        if (attempt >= 3 || !/address already in use/.test(String(error))) {
+          await this.stop();
+          throw error;
+        }
+        // the processes go, the PKI stays; etcd starts afresh on its new ports
+        await this.apiserver?.stop();
+        await this.etcd?.stop();
+        rmSync(join(dir, "etcd"), { recursive: true, force: true });
+        log(`control plane: a port was taken before it was bound, starting again (attempt ${attempt + 1})`);
+      }
     }
+    const { server, etcdURL } = this.info;
     log(`control plane ready at ${server} (etcd ${etcdURL})`);
     return this.info;
   }
@@ -96,7 +111,7 @@ export class ControlPlane {
     await waitFor(
       "etcd /health",
       async () => {
-        if (etcd.exited()) throw new Error(`etcd exited:\n${etcd.tail()}`);
+        if (etcd.exited()) throw new ProcessExited(`etcd exited:\n${etcd.tail()}`);
         return (await fetch(`${etcdURL}/health`)).ok;
       },
       30_000,
@@ -157,7 +172,7 @@ export class ControlPlane {
     await waitFor(
       "kube-apiserver /readyz",
       async () => {
-        if (apiserver?.exited()) throw new Error(`kube-apiserver exited:\n${apiserver.tail()}`);
+        if (apiserver?.exited()) throw new ProcessExited(`kube-apiserver exited:\n${apiserver.tail()}`);
         return (await getStatus(server, "/readyz", pki)) === 200;
       },
       90_000,

@@ -61,7 +61,15 @@ export function startProcess(
   };
 }
 
-/** Polls `check` until it resolves true, failing with the last error after `timeoutMs`. */
+/** A process a readiness check waits on has exited: it will never become ready, so waiting stops at once. */
+export class ProcessExited extends Error {
+  override readonly name = "ProcessExited";
+}
+
+/**
+ * Polls `check` until it resolves true, failing with the last error after `timeoutMs`, or at once
+ * when `check` throws ProcessExited.
+ */
 export async function waitFor(
   what: string,
   check: () => Promise<boolean>,
@@ -74,6 +82,7 @@ export async function waitFor(
     try {
       if (await check()) return;
     } catch (error) {
+      if (error instanceof ProcessExited) throw new Error(`waiting for ${what}: ${error.message}`);
       lastError = error;
     }
     await new Promise((r) => setTimeout(r, intervalMs));
