@@ -80,9 +80,9 @@ export function setupKeyProtectorController(s: KeyProtectorSetup, options: Optio
       .watch(ctx.servers, (o) => deleting(o.metadata.namespace))
       .watch(ctx.databases, (o) => deleting(o.metadata.namespace))
       .watch(localKeys, (secret) => keyProtectorsOfLocalKey(secret, keyProtectors.store))
-      // R7: an envelope's change may start or end the Local service-managed key's single point of loss
-      .watch(ctx.envelopes, () =>
-        s.singlePointOfLoss.localServiceManagedKey()
+      // R7: a change of an envelope under the Local service-managed key may start or end its single point of loss
+      .watch(ctx.envelopes, (secret) =>
+        s.singlePointOfLoss.concerns(secret)
           ? [{ namespace: ctx.smk.namespace, name: ctx.smk.keyProtectorName }]
           : [],
       )

@@ -135,6 +135,16 @@ export class SinglePointOfLossWatch {
     return kp ? localKeyOf(kp) : undefined;
   }
 
+  /**
+   * Whether this envelope can move the verdict: only one wrapped by the Local service-managed key
+   * (before or after a change, the controller maps both) starts or ends a single point of loss,
+   * so a rotation's thousands of envelope writes under customer keys wake nothing.
+   */
+  concerns(secret: KubeObject): boolean {
+    const key = this.localServiceManagedKey();
+    return key !== undefined && localWrapIndexValues(secret).includes(`wrapped:${keyName(key)}`);
+  }
+
   /** The condition this KeyProtector should carry: only the Local service-managed key's has one. */
   condition(kp: Kube<KeyProtector>): ConditionInput | undefined {
     const key = isServiceManagedKey(kp, this.caches.smk) ? localKeyOf(kp) : undefined;

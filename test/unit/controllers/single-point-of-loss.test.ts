@@ -172,6 +172,19 @@ describe("SinglePointOfLossWatch: from the caches, on the service-managed key's 
     expect(text).toContain('tde_service_managed_single_point_of_loss{kind="EncryptedDatabase"} 1');
   });
 
+  it("wakes the service-managed key's KeyProtector only for envelopes under that key (a rotation under customer keys wakes nothing)", () => {
+    const w = watch("tde-service-managed");
+    expect(w.concerns(envelope("shop", "tde-esrv-a", "EncryptedServer", [smkWrap]))).toBe(true);
+    // a second wrap elsewhere ends its single point of loss: still its concern
+    expect(w.concerns(envelope("shop", "tde-edb-b", "EncryptedDatabase", [smkWrap, tenant]))).toBe(true);
+    expect(w.concerns(envelope("shop", "tde-edb-d", "EncryptedDatabase", [tenant]))).toBe(false);
+    expect(w.concerns(envelope("shop", "tde-edb-e", "EncryptedDatabase", [vault]))).toBe(false);
+    // a service-managed key in a vault has no single point of loss to watch
+    expect(watch("platform-kek").concerns(envelope("shop", "tde-esrv-a", "EncryptedServer", [smkWrap]))).toBe(
+      false,
+    );
+  });
+
   it("a service-managed key in a vault: no condition anywhere, the gauge at 0 for both kinds", () => {
     const w = watch("platform-kek");
     expect(w.condition(azureSmk)).toBeUndefined();
