@@ -95,6 +95,8 @@ export const Reason = {
   KeyNotFound: "KeyNotFound",
   /** R7: a Local KeyProtector with create: Never waits for the Secret carrying its key */
   KeySecretNotFound: "KeySecretNotFound",
+  /** R16: a new version of a KeyProtector's key; its DEKs move to it online (an Event, told once) */
+  KeyRotated: "KeyRotated",
   PermissionDenied: "PermissionDenied",
   VaultUnreachable: "VaultUnreachable",
   AuthenticationFailed: "AuthenticationFailed",

@@ -9,6 +9,7 @@ import {
   removeCondition,
   setCondition,
 } from "../api/index.js";
+import { sameKeyOtherVersion } from "../kms/key-id.js";
 import type { KeyReference } from "../kms/provider.js";
 import type { Logger } from "../observability/logger.js";
 import {
@@ -255,7 +256,7 @@ export class KeyProtectorReconciler implements Reconciler {
     return prober.probe(ref, requirementsOf(kp), { force: true });
   }
 
-  /** What a written status tells, once each: a deletion that waits, an access flip, a single point of loss starting or ending, the probe's metrics. */
+  /** What a written status tells, once each: a deletion that waits, an access flip, a new key version, a single point of loss starting or ending, the probe's metrics. */
   private tell(
     kp: Kube<KeyProtector>,
     o: {
@@ -285,6 +286,8 @@ export class KeyProtectorReconciler implements Reconciler {
         access.ok ? Reason.KeyAccessible : access.reason,
         accessMessage(o.outcome),
       );
+    const rotated = rotationNotice(kp, o.next, () => this.deps.dependants?.(kp).length);
+    if (rotated) this.deps.notice?.(kp, Reason.KeyRotated, rotated);
     this.deps.onProbed?.(kp, o.next);
     const lossBefore = findCondition(before, ConditionType.SinglePointOfLoss)?.status;
     if (o.loss?.status === "True" && lossBefore !== "True")
@@ -292,6 +295,22 @@ export class KeyProtectorReconciler implements Reconciler {
     else if (o.loss?.status === "False" && lossBefore === "True")
       this.deps.notice?.(kp, Reason.SinglePointOfLossResolved, o.loss.message);
   }
+}
+
+/**
+ * R16: a KeyProtector's key has a new version in place of the one its status recorded: told once,
+ * here, for every DEK it moves (their own Events are kept for a move to another key).
+ */
+export function rotationNotice(
+  kp: KeyProtector,
+  next: KeyProtectorStatus,
+  countDependants: () => number | undefined,
+): string | undefined {
+  const before = kp.status?.keyID;
+  if (!before || !next.keyID || !sameKeyOtherVersion(before, next.keyID)) return undefined;
+  const dependants = countDependants();
+  const who = dependants === undefined ? "its dependants'" : `the ${dependants} dependants'`;
+  return `the key's current version is now ${next.keyID} (thumbprint ${next.thumbprintShort ?? "unknown"}) in place of ${before}: ${who} DEKs are re-wrapped under it online (R16), each one's status.effectiveProtector (database) or status.protector (server) names the key that wraps it, and tde_rotations_total counts them; keep the old version enabled until their retained wraps are pruned`;
 }
 
 const conditionMessage = (conditions: Condition[] | undefined, type: string) =>
