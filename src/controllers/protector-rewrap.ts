@@ -13,8 +13,9 @@ import { type ReadyBlock, rewrapFailed } from "./rewrap.js";
  * `tde_rotations_total` and recorded in the status. A move to another key is the resource's own
  * change and its own `ProtectorChanged` Event; a new version of the same key (a rotation) moves
  * every DEK under that key at once, so it is told once, on the KeyProtector (`KeyRotated`), not in
- * thousands of identical Events that would be a third of the rotation's API writes. A KMS failure leaves the DEK under its current protector, says so on Ready and retries
- * the pass with backoff (`rewrapFailed`); an envelope that is not its owner's is refused (R31).
+ * thousands of identical Events that would be a third of the rotation's API writes. A KMS
+ * failure leaves the DEK under its current protector, says so on Ready and retries the pass with
+ * backoff (`rewrapFailed`); an envelope that is not its owner's is refused (R31).
  */
 export async function rewrapProtector<S extends OwnerStatus, T extends Owner<S>>(
   frame: PassFrame<S, T>,

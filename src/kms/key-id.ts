@@ -1,16 +1,16 @@
+import { parseKeyID } from "./azure-key-vault.js";
+import { parseLocalKeyID } from "./local-key-format.js";
+
 /**
- * The key a full key id names, without its version: AzureKeyVault's
- * `https://VAULT/keys/NAME/VERSION` and Local's `local://NAMESPACE/NAME/VERSION` both end in their
- * version, so two ids name versions of one key when the rest is the same. Anything else (an id
- * without a version, a shape no provider makes) is returned as it is: it names only itself.
+ * The key a full key id names, without its version, read by each provider's own parser: two ids
+ * name versions of one key when these are equal. An id without a version, or one no provider
+ * makes, is returned as it is: it names only itself.
  */
 export function keyWithoutVersion(keyID: string): string {
-  const m = /^([a-z]+):\/\/(.+)$/.exec(keyID);
-  if (!m) return keyID;
-  const parts = m[2]!.split("/");
-  const versioned =
-    m[1] === "local" ? parts.length === 3 : parts.length === 4 && parts[1]!.toLowerCase() === "keys";
-  return versioned && parts.every((p) => p !== "") ? keyID.slice(0, keyID.lastIndexOf("/")) : keyID;
+  const local = parseLocalKeyID(keyID);
+  if (local) return `local://${local.namespace}/${local.name}`;
+  const azure = parseKeyID(keyID);
+  return azure?.version ? `${azure.vaultURL}/keys/${azure.name}` : keyID;
 }
 
 /** Whether two full key ids are two versions of one key (a rotation), not two keys. */
