@@ -3,7 +3,7 @@
  * with the Local provider given an artificial per-call latency. Prints a short table and writes
  * the full figures to bench/results/bench-<size>-<time>.json. Figures, not assertions.
  *
- *   npm run bench -- --size 10000 --latency 20 --probe-interval 10s --idle 5m --workers 16
+ *   npm run bench -- --size 10000 --latency 20 --probe-interval 10s --idle 5m --workers 32
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -11,8 +11,9 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { parseDuration } from "../src/api/duration.js";
+import { parseConfig } from "../src/config.js";
 import { BenchCluster } from "./lib/cluster.js";
-import { chartNodeOptions } from "./lib/image-node-options.js";
+import { chartRuntimeEnv } from "./lib/image-runtime-env.js";
 import { lowkeyRun } from "./lib/lowkey.js";
 import { Bench, type BenchSettings } from "./lib/scenarios.js";
 import { seriesRun } from "./lib/series.js";
@@ -27,7 +28,7 @@ const { values } = parseArgs({
     "probe-interval": { type: "string", default: "10s" },
     grace: { type: "string", default: "30s" },
     idle: { type: "string", default: "5m" },
-    workers: { type: "string", default: "16" },
+    workers: { type: "string", default: String(parseConfig([]).workers) },
     "kms-concurrency": { type: "string", default: "16" },
     concurrency: { type: "string", default: "16" },
     "scaling-size": { type: "string" },
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     timeout: { type: "string", default: "30m" },
     source: { type: "boolean", default: false },
     "node-options": { type: "string" },
+    "malloc-arena-max": { type: "string" },
     "lowkey-size": { type: "string" },
     only: { type: "string" },
     series: { type: "string" },
@@ -55,7 +57,7 @@ if (values.help) {
       "  --probe-interval D    the operator's probe interval (default 10s)",
       "  --grace D             servers' keyAccessGracePeriod (default 30s)",
       "  --idle D              the idle window (default 5m)",
-      "  --workers N           the operator's --workers (default 16, the operator's own default)",
+      `  --workers N           the operator's --workers (default ${parseConfig([]).workers}, the operator's own default)`,
       "  --kms-concurrency N   the operator's --kms-concurrency, used for the KMS floor (default 16)",
       "  --concurrency N       the benchmark client's concurrency, also the API floor's (default 16)",
       "  --scaling-size N      the smaller convergence of the Scaling scenario (default size/10)",
@@ -64,6 +66,7 @@ if (values.help) {
       "                        rotation, watchdog), lowkey (default: all three)",
       "  --node-options=S      NODE_OPTIONS of the operator process (default: the chart's, as installed),",
       "                        with '=' as S starts with a dash: --node-options='--enable-source-maps --max-old-space-size=512'",
+      "  --malloc-arena-max N  MALLOC_ARENA_MAX of the operator process (default: the chart's)",
       "  --cpu-prof DIR        a V8 CPU profile of each operator process into DIR (node --cpu-prof; open it in",
       "                        Chrome DevTools or summarise it with scripts of your own)",
       "  --source              run the operator from source under tsx instead of the built image (dist/)",
@@ -115,8 +118,8 @@ const settings: BenchSettings = {
   operatorNamespace: "tde-system",
   logDir,
   runFrom: values.source ? "source" : "built",
-  // the V8 settings the chart installs the operator with, unless told otherwise
-  nodeOptions: values["node-options"] ?? chartNodeOptions(),
+  // the memory settings the chart installs the operator with, unless told otherwise
+  runtimeEnv: runtimeEnvOf(values),
   ...(values["cpu-prof"] ? { cpuProfDir: values["cpu-prof"] } : {}),
 };
 
@@ -338,3 +341,12 @@ main().catch((error: unknown) => {
   log(`bench failed: ${(error as Error).stack ?? String(error)}`);
   process.exit(1);
 });
+
+/** The chart's NODE_OPTIONS and MALLOC_ARENA_MAX, each replaced where a flag says otherwise. */
+function runtimeEnvOf(v: { "node-options"?: string; "malloc-arena-max"?: string }): Record<string, string> {
+  const chart = chartRuntimeEnv();
+  return {
+    NODE_OPTIONS: v["node-options"] ?? chart.NODE_OPTIONS,
+    MALLOC_ARENA_MAX: v["malloc-arena-max"] ?? chart.MALLOC_ARENA_MAX,
+  };
+}

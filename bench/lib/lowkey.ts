@@ -118,7 +118,7 @@ export async function lowkeyRun(
       kmsConcurrency: settings.kmsConcurrency,
       logFile: `${settings.logDir}/operator-lowkey.log`,
       runFrom: settings.runFrom,
-      ...(settings.nodeOptions !== undefined ? { nodeOptions: settings.nodeOptions } : {}),
+      ...(settings.runtimeEnv !== undefined ? { runtimeEnv: settings.runtimeEnv } : {}),
       extraArgs: ["--azure-disable-challenge-resource-verification"],
       env,
     });

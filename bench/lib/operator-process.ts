@@ -14,8 +14,8 @@ export interface OperatorProcessOptions {
   logFile: string;
   /** "built": `node dist/src/main.js` (the image's command; run `npm run build` first); "source": `tsx src/main.ts` */
   runFrom?: "built" | "source";
-  /** NODE_OPTIONS for the operator process (the benchmark passes the chart's: image-node-options.ts) */
-  nodeOptions?: string;
+  /** NODE_OPTIONS and MALLOC_ARENA_MAX of the operator process (the benchmark passes the chart's: image-runtime-env.ts) */
+  runtimeEnv?: Record<string, string>;
   /** a folder for V8 CPU profiles of the operator process (node --cpu-prof; the built image only) */
   cpuProfDir?: string;
   /** more flags and environment (the Azure settings for a vault that is not under *.vault.azure.net) */
@@ -71,7 +71,7 @@ export class OperatorProcess {
     const env = {
       ...process.env,
       ...options.env,
-      ...(options.nodeOptions !== undefined ? { NODE_OPTIONS: options.nodeOptions } : {}),
+      ...options.runtimeEnv,
     };
     const child = spawn(built ? process.execPath : "node_modules/.bin/tsx", args, {
       env,

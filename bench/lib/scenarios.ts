@@ -16,7 +16,7 @@ export interface BenchSettings {
   operatorNamespace: string;
   logDir: string;
   runFrom: "built" | "source";
-  nodeOptions?: string;
+  runtimeEnv?: Record<string, string>;
   cpuProfDir?: string;
 }
 
@@ -58,7 +58,7 @@ export class Bench {
       kmsConcurrency: this.settings.kmsConcurrency,
       logFile: `${this.settings.logDir}/operator-${this.label}-${this.processes}.log`,
       runFrom: this.settings.runFrom,
-      ...(this.settings.nodeOptions !== undefined ? { nodeOptions: this.settings.nodeOptions } : {}),
+      ...(this.settings.runtimeEnv !== undefined ? { runtimeEnv: this.settings.runtimeEnv } : {}),
       ...(this.settings.cpuProfDir ? { cpuProfDir: this.settings.cpuProfDir } : {}),
     });
     return this.op;
