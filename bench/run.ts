@@ -320,7 +320,7 @@ function table(): string {
       `Series ${p.databases}`,
       `convergence ${s(p.convergence.wallMs)} (${p.convergence.msPerDatabase} ms/db, ${p.convergence.ratioToFloor}× floor)`,
       `rotation ${s(p.rotation.switchedMs)} (${p.rotation.msPerDek} ms/DEK, ${p.rotation.ratioToFloor}× floor, ${p.rotation.apiPerDek} API req/DEK)`,
-      `peak RSS ${p.peakRssMiB} MiB (start ${p.startRssMiB} MiB): ${p.mibPer1000Databases} MiB per 1,000 databases`,
+      `peak RSS ${p.peakRssMiB} MiB (start ${p.startRssMiB} MiB): ${p.mibPer1000Databases} MiB per 1,000 databases; heap committed/in use at the peak: convergence ${heapAt(p.convergence)}, rotation ${heapAt(p.rotation)}`,
     ]);
   const lk = r.lowkeyVault as Any | undefined;
   if (lk)
@@ -349,4 +349,10 @@ function runtimeEnvOf(v: { "node-options"?: string; "malloc-arena-max"?: string 
     NODE_OPTIONS: v["node-options"] ?? chart.NODE_OPTIONS,
     MALLOC_ARENA_MAX: v["malloc-arena-max"] ?? chart.MALLOC_ARENA_MAX,
   };
+}
+
+/** "113/86 MiB": the V8 heap committed and in use when a scenario's RSS peaked. */
+function heapAt(scenario: { atPeakRss?: { heapTotalMiB: number; heapUsedMiB: number } }): string {
+  const p = scenario.atPeakRss;
+  return p ? `${p.heapTotalMiB}/${p.heapUsedMiB} MiB` : "unknown";
 }

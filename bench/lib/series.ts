@@ -12,12 +12,28 @@ import { round } from "./util.js";
 export interface SeriesPoint {
   databases: number;
   servers: number;
-  convergence: { wallMs: number; msPerDatabase: number; ratioToFloor: number; peakRssMiB: number };
-  rotation: { switchedMs: number; msPerDek: number; ratioToFloor: number; apiPerDek: number };
+  convergence: {
+    wallMs: number;
+    msPerDatabase: number;
+    ratioToFloor: number;
+    peakRssMiB: number;
+    atPeakRss: AtPeak;
+  };
+  rotation: {
+    switchedMs: number;
+    msPerDek: number;
+    ratioToFloor: number;
+    apiPerDek: number;
+    peakRssMiB: number;
+    atPeakRss: AtPeak;
+  };
   startRssMiB: number;
   peakRssMiB: number;
   mibPer1000Databases: number;
 }
+
+/** The V8 heap, committed and in use, and its external memory when the RSS peaked: what the peak is made of. */
+type AtPeak = { heapTotalMiB: number; heapUsedMiB: number; externalMiB: number };
 
 export async function seriesRun(
   cluster: BenchCluster,
@@ -48,12 +64,15 @@ export async function seriesRun(
           msPerDatabase: c.msPerDatabase,
           ratioToFloor: c.ratioToFloor,
           peakRssMiB: c.peakRssMiB,
+          atPeakRss: c.atPeakRss,
         },
         rotation: {
           switchedMs: r.switchedMs,
           msPerDek: round(r.rewrapMs / r.deks, 3),
           ratioToFloor: r.ratioToFloor,
           apiPerDek: r.api.perDek,
+          peakRssMiB: r.peakRssMiB,
+          atPeakRss: r.atPeakRss,
         },
         startRssMiB: c.startRssMiB,
         peakRssMiB: peak,
