@@ -22,6 +22,8 @@ export interface ControlPlaneOptions {
   log?: (line: string) => void;
   /** Extra kube-apiserver flags, e.g. a short etcd compaction interval for watch-expiry tests. */
   extraApiserverArgs?: string[];
+  /** Where free ports come from (freePort); a test of the retry hands out a taken one first. */
+  freePort?: () => Promise<number>;
 }
 
 /**
@@ -50,12 +52,9 @@ export class ControlPlane {
 
     // a free port can be taken by another process before etcd or kube-apiserver binds it (many
     // control planes start at once in a run): then start again on fresh ports
+    const port = this.options.freePort ?? freePort;
     for (let attempt = 1; ; attempt++) {
-      const [etcdClientPort, etcdPeerPort, securePort] = [
-        await freePort(),
-        await freePort(),
-        await freePort(),
-      ];
+      const [etcdClientPort, etcdPeerPort, securePort] = [await port(), await port(), await port()];
       const etcdURL = `http://127.0.0.1:${etcdClientPort}`;
       this.ports = { etcdPeerPort, securePort };
       const server = `https://127.0.0.1:${securePort}`;
@@ -112,7 +111,8 @@ export class ControlPlane {
       "etcd /health",
       async () => {
         if (etcd.exited()) throw new ProcessExited(`etcd exited:\n${etcd.tail()}`);
-        return (await fetch(`${etcdURL}/health`)).ok;
+        // bounded: a port held by something that accepts and never answers would hang the wait
+        return (await fetch(`${etcdURL}/health`, { signal: AbortSignal.timeout(2_000) })).ok;
       },
       30_000,
     );

@@ -208,8 +208,8 @@ export class MariaDbServer {
     const proc = this.spawn(options.keyFile);
     const timeoutMs = options.timeoutMs ?? 60_000;
     const exitCode = await new Promise<number | null>((resolve) => {
-      if (proc.exited()) resolve(proc.child.exitCode);
-      proc.child.once("exit", (code) => resolve(code));
+      // its exit code once its output is in (the log it is expected to fail with)
+      void proc.finished.then(() => resolve(proc.child.exitCode));
       setTimeout(() => resolve(-1), timeoutMs).unref();
     });
     if (exitCode === -1) {

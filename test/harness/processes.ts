@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, readFileSync } from "node:fs";
+import { createWriteStream } from "node:fs";
+
+const TAIL_BYTES = 16 * 1024;
 
 /** A child process the harness started, with its output captured to a log file. */
 export interface ManagedProcess {
@@ -7,7 +9,10 @@ export interface ManagedProcess {
   readonly pid: number;
   readonly logFile: string;
   readonly child: ChildProcess;
+  /** it has exited and what it wrote is in `tail` */
   exited(): boolean;
+  /** resolves once `exited()` holds */
+  readonly finished: Promise<void>;
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
   tail(lines?: number): string;
 }
@@ -26,26 +31,42 @@ export function startProcess(
   if (child.pid === undefined) {
     throw new Error(`${name}: could not start ${command}`);
   }
+  // the last output, kept in memory: the log file's writes may not have landed when a process
+  // that failed at once (a port taken) is seen to exit, and its reason must be in the error
+  let recent = "";
+  const keep = (chunk: Buffer) => {
+    recent = (recent + chunk.toString("utf8")).slice(-TAIL_BYTES);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
   let hasExited = false;
+  let outputIn = false;
+  let outputDone: () => void = () => {};
+  const finished = new Promise<void>((resolve) => {
+    outputDone = () => {
+      outputIn = true;
+      resolve();
+    };
+  });
   const exitPromise = new Promise<void>((resolve) => {
     child.once("exit", () => {
       hasExited = true;
+      // its output is in once its pipes close; a grandchild holding them open must not hide the exit
+      setTimeout(outputDone, 1_000).unref();
       resolve();
     });
   });
+  child.once("close", () => outputDone());
   const pid = child.pid;
   return {
     name,
     pid,
     logFile,
     child,
-    exited: () => hasExited,
+    exited: () => hasExited && outputIn,
+    finished,
     tail(lines = 30) {
-      try {
-        return readFileSync(logFile, "utf8").split("\n").slice(-lines).join("\n");
-      } catch {
-        return "";
-      }
+      return recent.split("\n").slice(-lines).join("\n");
     },
     async stop(signal = "SIGTERM", graceMs = 10_000) {
       if (hasExited) return;
