@@ -13,11 +13,14 @@ import { parseArgs } from "node:util";
 import { parseDuration } from "../src/api/duration.js";
 import { parseConfig } from "../src/config.js";
 import { BenchCluster } from "./lib/cluster.js";
-import { chartRuntimeEnv } from "./lib/image-runtime-env.js";
+import { chartRuntimeEnv, type RuntimeEnv } from "./lib/image-runtime-env.js";
 import { lowkeyRun } from "./lib/lowkey.js";
-import { Bench, type BenchSettings } from "./lib/scenarios.js";
+import { type AtPeak, Bench, type BenchSettings } from "./lib/scenarios.js";
 import { seriesRun } from "./lib/series.js";
 import { round } from "./lib/util.js";
+
+/** the operator's own defaults (its --workers), which the benchmark runs with unless told otherwise */
+const operatorDefaults = parseConfig([]);
 
 const { values } = parseArgs({
   options: {
@@ -28,7 +31,7 @@ const { values } = parseArgs({
     "probe-interval": { type: "string", default: "10s" },
     grace: { type: "string", default: "30s" },
     idle: { type: "string", default: "5m" },
-    workers: { type: "string", default: String(parseConfig([]).workers) },
+    workers: { type: "string", default: String(operatorDefaults.workers) },
     "kms-concurrency": { type: "string", default: "16" },
     concurrency: { type: "string", default: "16" },
     "scaling-size": { type: "string" },
@@ -57,7 +60,7 @@ if (values.help) {
       "  --probe-interval D    the operator's probe interval (default 10s)",
       "  --grace D             servers' keyAccessGracePeriod (default 30s)",
       "  --idle D              the idle window (default 5m)",
-      `  --workers N           the operator's --workers (default ${parseConfig([]).workers}, the operator's own default)`,
+      `  --workers N           the operator's --workers (default ${operatorDefaults.workers}, the operator's own default)`,
       "  --kms-concurrency N   the operator's --kms-concurrency, used for the KMS floor (default 16)",
       "  --concurrency N       the benchmark client's concurrency, also the API floor's (default 16)",
       "  --scaling-size N      the smaller convergence of the Scaling scenario (default size/10)",
@@ -343,7 +346,7 @@ main().catch((error: unknown) => {
 });
 
 /** The chart's NODE_OPTIONS and MALLOC_ARENA_MAX, each replaced where a flag says otherwise. */
-function runtimeEnvOf(v: { "node-options"?: string; "malloc-arena-max"?: string }): Record<string, string> {
+function runtimeEnvOf(v: { "node-options"?: string; "malloc-arena-max"?: string }): RuntimeEnv {
   const chart = chartRuntimeEnv();
   return {
     NODE_OPTIONS: v["node-options"] ?? chart.NODE_OPTIONS,
@@ -352,7 +355,7 @@ function runtimeEnvOf(v: { "node-options"?: string; "malloc-arena-max"?: string 
 }
 
 /** "113/86 MiB": the V8 heap committed and in use when a scenario's RSS peaked. */
-function heapAt(scenario: { atPeakRss?: { heapTotalMiB: number; heapUsedMiB: number } }): string {
+function heapAt(scenario: { atPeakRss?: AtPeak }): string {
   const p = scenario.atPeakRss;
   return p ? `${p.heapTotalMiB}/${p.heapUsedMiB} MiB` : "unknown";
 }

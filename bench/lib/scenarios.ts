@@ -434,8 +434,10 @@ export class Bench {
   }
 }
 
-/** The V8 heap (committed and in use) and the memory outside it when RSS peaked, in MiB. */
-function atPeak(op: OperatorProcess) {
+/** The V8 heap (committed and in use) and its external memory when RSS peaked, in MiB: what a peak is made of. */
+export type AtPeak = { heapTotalMiB: number; heapUsedMiB: number; externalMiB: number };
+
+function atPeak(op: OperatorProcess): AtPeak {
   const p = op.atPeakRss;
   return {
     heapTotalMiB: round(p.heapTotalBytes / MiB, 1),

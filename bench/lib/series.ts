@@ -6,7 +6,7 @@
  * run in CI (30,000 databases take about half an hour on two cores).
  */
 import type { BenchCluster } from "./cluster.js";
-import { Bench, type BenchSettings } from "./scenarios.js";
+import { type AtPeak, Bench, type BenchSettings } from "./scenarios.js";
 import { round } from "./util.js";
 
 export interface SeriesPoint {
@@ -31,9 +31,6 @@ export interface SeriesPoint {
   peakRssMiB: number;
   mibPer1000Databases: number;
 }
-
-/** The V8 heap, committed and in use, and its external memory when the RSS peaked: what the peak is made of. */
-type AtPeak = { heapTotalMiB: number; heapUsedMiB: number; externalMiB: number };
 
 export async function seriesRun(
   cluster: BenchCluster,
