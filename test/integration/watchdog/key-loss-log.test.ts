@@ -110,7 +110,9 @@ describe("R28 the log of a key-loss journey", () => {
     const journey = all
       .filter((l) => l.kind === "EncryptedServer" && l.name === "shop" && l.to !== undefined)
       .map((l) => `${l.from}->${l.to}`);
-    expect(journey[0]).toBe("None->Provisioning");
+    // the first change is from no state: to Provisioning while the KeyProtector is still being
+    // probed, or straight to Available when its first probe landed before the server's first pass
+    expect(journey[0]).toMatch(/^None->(Provisioning|Available)$/);
     expect(journey).toContain("Available->Inaccessible");
     expect(journey.at(-1)).toMatch(/->Available$/);
     // R1: key material never in a log line (the run-wide leak scan also checks for every DEK)
