@@ -63,7 +63,8 @@ export function startProcess(
     pid,
     logFile,
     child,
-    exited: () => hasExited && outputIn,
+    // "close" comes only after "exit", and the fallback timer starts at "exit": outputIn implies it
+    exited: () => outputIn,
     finished,
     tail(lines = 30) {
       return recent.split("\n").slice(-lines).join("\n");
