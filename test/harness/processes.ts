@@ -26,8 +26,10 @@ export function startProcess(
 ): ManagedProcess {
   const log = createWriteStream(logFile, { flags: "a" });
   const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
+  // two sources into one file: neither ends it (the first to end would leave the other writing
+  // after the end); it ends once both pipes have closed
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
   if (child.pid === undefined) {
     throw new Error(`${name}: could not start ${command}`);
   }
@@ -56,7 +58,10 @@ export function startProcess(
       resolve();
     });
   });
-  child.once("close", () => outputDone());
+  child.once("close", () => {
+    outputDone();
+    log.end();
+  });
   const pid = child.pid;
   return {
     name,
@@ -78,7 +83,6 @@ export function startProcess(
       }, graceMs);
       await exitPromise;
       clearTimeout(timer);
-      log.end();
     },
   };
 }
