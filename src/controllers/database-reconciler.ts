@@ -235,7 +235,10 @@ export class DatabaseReconciler extends OwnerReconciler<EncryptedDatabaseStatus,
         recorded,
         extra: synced.extra,
         keyList: draft.prev.keyList as KeyListEntry[] | undefined,
-        now: frame.now,
+        // R18, R21: a key's entry starts once its wrap is written, not at the pass's start (the
+        // observe and a rotation's remote reads come between: a secondary's wrap read then would
+        // seem newer than the switch it allowed)
+        now: ctx.now(),
       });
       next.effectiveProtector = r.effectiveProtector;
       next.keyList = r.keyList;

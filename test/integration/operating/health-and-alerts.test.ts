@@ -15,6 +15,7 @@ import { parseAllDocuments, parseDocument, stringify } from "yaml";
 import type { Condition, HealthKind } from "../../../src/api/index.js";
 import { type KekProvider, KeyAccessError } from "../../../src/kms/provider.js";
 import { argoHealth, fluxHealth, type KstatusResult, kstatus, promtool } from "../../harness/health-tools.js";
+import { interposed } from "../../harness/kek-interposer.js";
 import { startTestOperator, type TestOperator } from "../../harness/operator.js";
 import { type Api, api, cond, kc, suffix, waitFor } from "../controllers/helpers.js";
 import { repoRoot } from "../deploy/support.js";
@@ -38,17 +39,14 @@ const k8sMergePatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.Mer
 const faults = new KeyFaults();
 /** DEK wraps (a wrap pinned to a key id) under these keys fail: a rotation that errors (R16) */
 const brokenWraps = new Set<string>();
-const failDekWraps = (local: KekProvider): KekProvider => ({
-  ...local,
-  describe: (r) => local.describe(r),
-  listVersions: (r) => local.listVersions(r),
-  unwrap: (r, w) => local.unwrap(r, w),
-  wrap: async (r, d) => {
-    if (r.keyID && brokenWraps.has(`${r.namespace}/${r.keyName}`))
-      throw new KeyAccessError("PermissionDenied", `injected: wrapKey refused for ${r.keyName}`);
-    return local.wrap(r, d);
-  },
-});
+const failDekWraps = (local: KekProvider): KekProvider =>
+  interposed(local, {
+    wrap: async (r, d) => {
+      if (r.keyID && brokenWraps.has(`${r.namespace}/${r.keyName}`))
+        throw new KeyAccessError("PermissionDenied", `injected: wrapKey refused for ${r.keyName}`);
+      return local.wrap(r, d);
+    },
+  });
 
 let a: Api;
 let op: TestOperator;

@@ -25,6 +25,7 @@ import {
 import { parseLocalKeyID } from "../../../src/kms/local.js";
 import type { KekProvider, KeyReference } from "../../../src/kms/provider.js";
 import { ensureHelm, helm } from "../../harness/helm.js";
+import { interposed } from "../../harness/kek-interposer.js";
 import { kubectl } from "../../harness/kube.js";
 import { startTestOperator, type TestOperator } from "../../harness/operator.js";
 import {
@@ -70,20 +71,18 @@ const figures = {
 /** Indices in `seen` of the unwraps the owner tag check of the relabelled forgery needed */
 const tagChecks = new Set<number>();
 
-const observe = (local: KekProvider): KekProvider => ({
-  name: local.name,
-  describe: (r) => local.describe(r),
-  listVersions: (r) => local.listVersions(r),
-  wrap: (r, d) => {
-    if (d.length === 32) seen.push({ op: "wrap", ref: r, plain: Buffer.from(d) });
-    return local.wrap(r, d);
-  },
-  unwrap: async (r, w) => {
-    const plain = await local.unwrap(r, w);
-    if (plain.length === 32) seen.push({ op: "unwrap", ref: r, plain: Buffer.from(plain) });
-    return plain;
-  },
-});
+const observe = (local: KekProvider): KekProvider =>
+  interposed(local, {
+    wrap: (r, d) => {
+      if (d.length === 32) seen.push({ op: "wrap", ref: r, plain: Buffer.from(d) });
+      return local.wrap(r, d);
+    },
+    unwrap: async (r, w) => {
+      const plain = await local.unwrap(r, w);
+      if (plain.length === 32) seen.push({ op: "unwrap", ref: r, plain: Buffer.from(plain) });
+      return plain;
+    },
+  });
 
 /** The chart's RBAC for a release in opNs watching A and B, applied for real; returns its ServiceAccount's user. */
 async function installChartRbac(): Promise<string> {

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KekProvider } from "../../../src/kms/provider.js";
+import { interposed } from "../../harness/kek-interposer.js";
 import { startTestOperator, type TestOperator } from "../../harness/operator.js";
 import {
   type Api,
@@ -28,16 +29,13 @@ const KEY_PROTECTORS = ["fan-1a", "fan-1b", "fan-2a", "fan-2b"];
 
 /** Probe round trips per key: a probe wraps with the key's reference, DEK work with a pinned key id. */
 const probeWraps = new Map<string, number>();
-const countProbes = (local: KekProvider): KekProvider => ({
-  name: local.name,
-  describe: (r) => local.describe(r),
-  listVersions: (r) => local.listVersions(r),
-  wrap: (r, d) => {
-    if (!r.keyID) probeWraps.set(r.keyName, (probeWraps.get(r.keyName) ?? 0) + 1);
-    return local.wrap(r, d);
-  },
-  unwrap: (r, w) => local.unwrap(r, w),
-});
+const countProbes = (local: KekProvider): KekProvider =>
+  interposed(local, {
+    wrap: (r, d) => {
+      if (!r.keyID) probeWraps.set(r.keyName, (probeWraps.get(r.keyName) ?? 0) + 1);
+      return local.wrap(r, d);
+    },
+  });
 
 let a: Api;
 let op: TestOperator;
