@@ -16,8 +16,11 @@ const SUMMARY = Symbol("tde.dev/envelope-summary");
 
 type Cached = KubeObject & { [SUMMARY]?: Envelope; data?: Record<string, string>; type?: string };
 
-/** The cache's form of an envelope Secret: a new object, `secret` itself untouched. */
-export function envelopeCacheForm(secret: KubeObject): KubeObject {
+/**
+ * The cache's form of an envelope Secret: a new object, `secret` itself untouched; `share` gives
+ * the envelope's repeated strings the cache's copy (the decoded envelope is frozen).
+ */
+export function envelopeCacheForm(secret: KubeObject, share?: (s: string) => string): KubeObject {
   let envelope: Envelope;
   try {
     envelope = decodeEnvelopeSecret(secret as Cached);
@@ -25,7 +28,7 @@ export function envelopeCacheForm(secret: KubeObject): KubeObject {
     return secret;
   }
   const { data: _data, ...rest } = secret as Cached;
-  return Object.assign(rest, { [SUMMARY]: envelopeSummary(envelope) });
+  return Object.assign(rest, { [SUMMARY]: envelopeSummary(envelope, share) });
 }
 
 /**

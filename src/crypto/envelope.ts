@@ -248,15 +248,29 @@ export function wrappedBytes(wrap: Wrap): Buffer {
  * with it: every id, thumbprint, role, time and the owner binding, and the protector's bytes (what
  * a rotation unwraps), so that what it holds does not grow with the rotations an envelope has been
  * through. An envelope with retained wraps is then a summary: whatever unwraps or rewrites it
- * reads it whole first. One with no retained wrap is returned as it is.
+ * reads it whole first. One with no retained wrap keeps its wraps as they are.
+ *
+ * `share` gives the strings that repeat across envelopes (key ids, thumbprints, the algorithm and
+ * role, the owner's kind and namespace) a cache's shared copy: a decoded envelope is frozen, so a
+ * cache cannot share them afterwards. Times, ids, tags and bytes are each envelope's own.
  */
-export function envelopeSummary(envelope: Envelope): Envelope {
-  if (!envelope.wraps.some((w) => w.role === "retained")) return envelope;
+export function envelopeSummary(envelope: Envelope, share?: (s: string) => string): Envelope {
+  const retained = envelope.wraps.some((w) => w.role === "retained");
+  if (!retained && !share) return envelope;
+  const s = share ?? ((v: string) => v);
+  const binding = envelope.ownerBinding;
   return freezeEnvelope(
     envelope.dekID,
     envelope.kcv,
-    envelope.wraps.map((w) => (w.role === "retained" ? { ...w, wrapped: "" } : w)),
-    envelope.ownerBinding,
+    envelope.wraps.map((w) => ({
+      ...w,
+      keyID: s(w.keyID),
+      thumbprint: s(w.thumbprint),
+      algorithm: s(w.algorithm) as WrapAlgorithm,
+      role: s(w.role) as WrapRole,
+      ...(w.role === "retained" ? { wrapped: "" } : {}),
+    })),
+    binding && { ...binding, kind: s(binding.kind), namespace: s(binding.namespace) },
   );
 }
 

@@ -44,14 +44,20 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
    * listed, watched and written-through object, after the fields no reconciler reads are dropped
    * (`metadata.managedFields`, the last-applied-configuration annotation). Must return a new
    * object rather than change the one it is given (a written-through object is still the writer's).
+   * `share` gives a string the cache's shared copy (intern.ts), for what the transform builds that
+   * the cache cannot share afterwards (a frozen value).
    */
-  transform?: (obj: T) => T;
+  transform?: (obj: T, share: (s: string) => string) => T;
 }
 
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 
 /** An object as the cache keeps it: without managedFields and the last-applied annotation, then `transform`. */
-export function cacheForm<T extends KubeObject>(obj: T, transform?: (obj: T) => T, strings?: StringTable): T {
+export function cacheForm<T extends KubeObject>(
+  obj: T,
+  transform?: (obj: T, share: (s: string) => string) => T,
+  strings?: StringTable,
+): T {
   let out = obj;
   const meta = obj.metadata;
   if (meta && ("managedFields" in meta || (meta.annotations && LAST_APPLIED in meta.annotations))) {
@@ -62,9 +68,11 @@ export function cacheForm<T extends KubeObject>(obj: T, transform?: (obj: T) => 
     }
     out = { ...obj, metadata: rest };
   }
-  out = transform ? transform(out) : out;
+  out = transform ? transform(out, strings ? (s) => strings.intern(s) : unshared) : out;
   return strings ? internObject(out, strings) : out;
 }
+
+const unshared = (s: string) => s;
 
 type EndReason = "closed" | "silent" | "gone" | "interrupted" | "error" | "stopped";
 

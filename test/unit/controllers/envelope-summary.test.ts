@@ -65,6 +65,34 @@ describe("envelope summaries in the cache (R2 R16)", () => {
     expect(isEnvelopeSummary(e)).toBe(false);
   });
 
+  it("takes the strings that repeat across envelopes through the cache's table, and no envelope's own", () => {
+    const whole = rotated();
+    const given: string[] = [];
+    const summary = envelopeSummary(whole, (v) => {
+      given.push(v);
+      return v;
+    });
+    expect(summary).toEqual(envelopeSummary(whole));
+    expect(new Set(given)).toEqual(
+      new Set([
+        "local://ns/k/1",
+        "local://ns/k/2",
+        A,
+        B,
+        "RSA-OAEP-256",
+        "protector",
+        "retained",
+        "EncryptedDatabase",
+        "ns",
+      ]),
+    );
+    // a wrap under no retained key is still whole: shared strings, all bytes
+    const e = protectorOnly("dek-4");
+    const shared = envelopeSummary(e, (v) => v);
+    expect(shared).toEqual(e);
+    expect(isEnvelopeSummary(shared)).toBe(false);
+  });
+
   it("a summary's retained wrap cannot be unwrapped, and a summary cannot be encoded for a write", () => {
     const summary = envelopeSummary(rotated());
     expect(() => wrappedBytes(summary.wraps.find((w) => w.role === "retained")!)).toThrow(EnvelopeError);
