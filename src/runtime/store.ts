@@ -72,7 +72,9 @@ export class Store<T extends KubeObject> {
     if (obj.metadata && "managedFields" in obj.metadata) delete obj.metadata.managedFields;
     const key = keyOf(obj);
     const old = this.items.get(key);
-    if (old) this.unindex(key, old);
+    // an update leaves the index entries it keeps as they are: one key string per object, held by
+    // the map and every index (a Map or Set keeps the first of equal keys)
+    if (old) this.unindex(key, old, obj);
     this.items.set(key, obj);
     for (const [name, fn] of this.indexers) addTo(this.indices.get(name)!, fn(obj), key);
     return old;
@@ -86,10 +88,13 @@ export class Store<T extends KubeObject> {
     return old;
   }
 
-  private unindex(key: string, obj: T): void {
+  /** Takes `key` out of the index values `obj` is under (those `next` is not also under). */
+  private unindex(key: string, obj: T, next?: T): void {
     for (const [name, fn] of this.indexers) {
       const index = this.indices.get(name)!;
+      const kept = next ? fn(next) : [];
       for (const v of fn(obj)) {
+        if (kept.includes(v)) continue;
         const set = index.get(v);
         set?.delete(key);
         if (set?.size === 0) index.delete(v);

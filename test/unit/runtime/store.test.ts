@@ -30,6 +30,25 @@ describe("informer store", () => {
     expect(cached.spec).toEqual({ serverRef: { name: "orders" } });
   });
 
+  it("an update under some of the same index values keeps those, adds the new and drops the gone", () => {
+    const store = new Store<KubeObject>();
+    store.addIndex("keys", (o) => (o.spec as { keys: string[] }).keys);
+    store.upsert({ ...obj("a"), spec: { keys: ["x", "y"] } });
+    store.upsert({ ...obj("b"), spec: { keys: ["y"] } });
+    store.upsert({ ...obj("a"), spec: { keys: ["y", "z"] } });
+    expect(store.countByIndex("keys", "x")).toBe(0);
+    expect(
+      store
+        .byIndex("keys", "y")
+        .map((o) => o.metadata?.name)
+        .sort(),
+    ).toEqual(["a", "b"]);
+    expect(store.byIndex("keys", "z").map((o) => (o.spec as { keys: string[] }).keys)).toEqual([["y", "z"]]);
+    store.remove("shop/a");
+    expect(store.byIndex("keys", "y").map((o) => o.metadata?.name)).toEqual(["b"]);
+    expect(store.countByIndex("keys", "z")).toBe(0);
+  });
+
   it("finds objects by index after a replace, and not under their old index value", () => {
     const store = new Store<KubeObject>();
     store.addIndex("server", (o) => [String((o.spec as { serverRef: { name: string } }).serverRef.name)]);
