@@ -197,6 +197,14 @@ export function isFalse(conditions: readonly Condition[] | undefined, type: stri
 }
 
 /**
+ * A condition's time in whole seconds, as Kubernetes writes its own (metav1.Time): the conditions
+ * of the many resources a pass of one second changes are then equal, and a cache shares them.
+ */
+export function transitionTime(now: Date): string {
+  return `${now.toISOString().slice(0, 19)}Z`;
+}
+
+/**
  * Returns a new array with the condition set. `lastTransitionTime` is kept unless the status
  * changes (or the condition is new); `observedGeneration` is always the one given. Other
  * conditions and the order are kept; a new type is appended.
@@ -215,7 +223,7 @@ export function setCondition(
     reason: input.reason,
     message: input.message,
     lastTransitionTime:
-      existing && existing.status === input.status ? existing.lastTransitionTime : now.toISOString(),
+      existing && existing.status === input.status ? existing.lastTransitionTime : transitionTime(now),
   };
   if (observedGeneration !== undefined) next.observedGeneration = observedGeneration;
   if (!existing) return [...list.map((c) => ({ ...c })), next];

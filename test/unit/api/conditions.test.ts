@@ -10,6 +10,7 @@ import {
   Reason,
   removeCondition,
   setCondition,
+  transitionTime,
 } from "../../../src/api/index.js";
 
 const t0 = new Date("2025-06-01T12:00:00Z");
@@ -29,7 +30,7 @@ describe("R27 setCondition", () => {
         status: "True",
         reason: "Available",
         message: "ok",
-        lastTransitionTime: "2025-06-01T12:00:00.000Z",
+        lastTransitionTime: "2025-06-01T12:00:00Z",
         observedGeneration: 3,
       },
     ]);
@@ -52,7 +53,7 @@ describe("R27 setCondition", () => {
       reason: "PermissionDenied",
       message: "b",
       observedGeneration: 2,
-      lastTransitionTime: t0.toISOString(),
+      lastTransitionTime: transitionTime(t0),
     });
   });
 
@@ -69,7 +70,14 @@ describe("R27 setCondition", () => {
       1,
       t1,
     );
-    expect(second[0]?.lastTransitionTime).toBe(t1.toISOString());
+    expect(second[0]?.lastTransitionTime).toBe("2025-06-01T12:05:00Z");
+  });
+
+  it("writes the time in whole seconds, as Kubernetes writes its own conditions (metav1.Time)", () => {
+    const at = new Date("2025-06-01T12:00:07.999Z");
+    const out = setCondition(undefined, { type: "Ready", status: "True", reason: "R", message: "" }, 1, at);
+    expect(out[0]?.lastTransitionTime).toBe("2025-06-01T12:00:07Z");
+    expect(Date.parse(out[0]?.lastTransitionTime ?? "")).toBeLessThanOrEqual(at.getTime());
   });
 
   it("keeps the other conditions and their order, and never mutates its input", () => {
@@ -101,7 +109,7 @@ describe("R27 setCondition", () => {
           const after = findCondition(list, s.type)!;
           expect(after.observedGeneration).toBe(s.gen);
           const flipped = !before || before.status !== s.status;
-          expect(after.lastTransitionTime).toBe(flipped ? now.toISOString() : before.lastTransitionTime);
+          expect(after.lastTransitionTime).toBe(flipped ? transitionTime(now) : before.lastTransitionTime);
           expect(new Set(list.map((c) => c.type)).size).toBe(list.length);
         });
       }),
