@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse } from "yaml";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -13,9 +14,25 @@ export type RuntimeEnv = Record<(typeof RUNTIME_ENV_NAMES)[number], string>;
  * benchmark starts the operator with it, so its memory figures are those users get.
  */
 export function chartRuntimeEnv(root = ROOT): RuntimeEnv {
+  const chart = join(root, "charts", "tde-operator");
   return runtimeEnvOfManifest(
-    readFileSync(join(root, "charts", "tde-operator", "templates", "deployment.yaml"), "utf8"),
+    withDefaults(
+      readFileSync(join(chart, "templates", "deployment.yaml"), "utf8"),
+      parse(readFileSync(join(chart, "values.yaml"), "utf8")) as Record<string, unknown>,
+    ),
   );
+}
+
+/** A template's `{{ .Values.a.b }}` references as the chart's defaults render them (the heap limit). */
+export function withDefaults(template: string, values: Record<string, unknown>): string {
+  return template.replace(/\{\{\s*\.Values\.([\w.]+)\s*\}\}/g, (ref, path: string) => {
+    const value = path
+      .split(".")
+      .reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], values);
+    if (value === undefined || typeof value === "object")
+      throw new Error(`values.yaml has no value for ${ref}`);
+    return String(value);
+  });
 }
 
 /** The runtime entries of a Deployment manifest or template's env list. */

@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import {
   chartRuntimeEnv,
   runtimeEnvOfDockerfile,
   runtimeEnvOfManifest,
+  withDefaults,
 } from "../../../bench/lib/image-runtime-env.js";
 
 /**
@@ -22,6 +24,16 @@ describe("the operator's runtime environment", () => {
     expect(chart.MALLOC_ARENA_MAX).toMatch(/^[1-9][0-9]*$/);
     expect(runtimeEnvOfDockerfile(read("Dockerfile"))).toEqual(chart);
     expect(runtimeEnvOfManifest(read("deploy", "base", "deployment.yaml"))).toEqual(chart);
+  });
+
+  it("gives V8 the chart's memory limit as its heap limit, and the chart's value reaches NODE_OPTIONS", () => {
+    const values = parse(read("charts", "tde-operator", "values.yaml"));
+    const limit = /^(\d+)Mi$/.exec(values.resources.limits.memory)?.[1];
+    expect(values.operator.heapLimitMiB).toBe(Number(limit));
+    expect(chartRuntimeEnv(root).NODE_OPTIONS).toContain(
+      `--max-old-space-size=${values.operator.heapLimitMiB}`,
+    );
+    expect(() => withDefaults("{{ .Values.operator.none }}", values)).toThrow(/operator\.none/);
   });
 
   it("names an entry that is missing", () => {
