@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { Logger } from "../observability/logger.js";
 import { isNotFound } from "./errors.js";
 import type { KubeClient } from "./kube-client.js";
@@ -66,7 +66,10 @@ export class EventRecorder {
       namespace: obj.metadata?.namespace,
       name: obj.metadata?.name,
     });
-    const key = [obj.metadata?.uid ?? keyOf(obj), type, reason, message].join("\u0000");
+    // a digest, not the message: the entries are kept for the window (up to maxTracked of them)
+    const key = createHash("sha256")
+      .update([obj.metadata?.uid ?? keyOf(obj), type, reason, message].join("\u0000"))
+      .digest("base64");
     const previous = this.inFlight.get(key) ?? Promise.resolve();
     const next = previous.then(() =>
       this.record(key, obj, type, reason, message).catch((err) => this.options.onError?.(err)),

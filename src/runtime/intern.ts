@@ -93,7 +93,7 @@ function flatSignature(value: object, maxLength: number): string | undefined {
 
 /**
  * An object about to be cached, its repeated strings shared: everything but the metadata that is
- * one object's own (name, uid, resourceVersion, creation time), which would only fill the table.
+ * one object's own (name, uid, resourceVersion), which would only fill the table.
  * The flat values that repeat across objects of a kind are shared whole (StringTable.share): the
  * finalizers, each condition, and the flat values directly under spec and status (a reference, a
  * protector). Lists of one object's own (a key history) are left alone: sharing them would only
@@ -121,7 +121,15 @@ export function internObject<T extends { metadata?: Record<string, unknown> }>(
   }
   const meta = obj.metadata;
   if (meta && !Object.isFrozen(meta)) {
-    for (const k of ["namespace", "labels", "annotations", "finalizers", "ownerReferences"]) {
+    // creation times are whole seconds: the objects made in one second share one
+    for (const k of [
+      "namespace",
+      "creationTimestamp",
+      "labels",
+      "annotations",
+      "finalizers",
+      "ownerReferences",
+    ]) {
       const v = meta[k];
       if (v !== undefined) meta[k] = typeof v === "string" ? strings.intern(v) : strings.internAll(v);
     }
