@@ -1,8 +1,9 @@
 /**
- * Shares equal strings, and equal flat values, between cached objects. JSON.parse gives every object its own copy of each
- * string value; across thousands of objects of one kind most of them repeat (condition types,
- * reasons and messages, key ids, thumbprints, server names, times written in one pass), so an
- * informer's cache keeps one copy of each instead (about 40 % of a database's cached size).
+ * Shares equal strings, and equal flat values, between cached objects. JSON.parse gives every
+ * object its own copy of each string value; across thousands of objects of one kind most of them
+ * repeat (condition types, reasons and messages, key ids, thumbprints, server names, times written
+ * in one pass), so an informer's cache keeps one copy of each instead (about 40 % of a database's
+ * cached size).
  * The table is bounded: when full it is emptied and starts again, which only loses sharing for
  * the strings seen after that, never correctness.
  */
