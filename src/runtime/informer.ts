@@ -76,6 +76,19 @@ const unshared = (s: string) => s;
 
 type EndReason = "closed" | "silent" | "gone" | "interrupted" | "error" | "stopped";
 
+/** How many deleted objects' uids an informer remembers (`Informer.deleted`). */
+const MAX_TOMBSTONES = 4_096;
+
+/**
+ * Whether resourceVersion `a` is later than `b`. An API server on etcd gives its revision, an
+ * integer that only grows; anything else counts as newer when it differs.
+ */
+function isNewer(a: string | undefined, b: string | undefined): boolean {
+  if (a === b) return false;
+  if (a && b && /^[0-9]+$/.test(a) && /^[0-9]+$/.test(b)) return BigInt(a) > BigInt(b);
+  return true;
+}
+
 /** A watch shorter than this with no event counts as a failure (to back off, not spin). */
 const MIN_HEALTHY_WATCH_MS = 1_000;
 
@@ -244,7 +257,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       const old = this.store.getByKey(key)!;
       if (namespace !== undefined && old.metadata?.namespace !== namespace) continue;
       if (!fresh.has(key)) {
-        this.store.remove(key);
+        this.remove(key, old);
         this.dispatch((h) => h.onDelete?.(old));
       }
     }
@@ -299,7 +312,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         if (event.type === "BOOKMARK") return;
         const obj = { apiVersion: apiVersionOf(this.kind), kind: this.kind.kind, ...event.object } as T;
         if (event.type === "DELETED") {
-          const old = this.store.remove(keyOf(obj));
+          const old = this.remove(keyOf(obj), obj);
           this.dispatch((h) => h.onDelete?.(old ?? obj));
         } else {
           this.apply(this.cacheFormOf(obj), true);
@@ -373,14 +386,37 @@ export class Informer<T extends KubeObject = KubeObject> {
    */
   writeThrough(obj: T): void {
     const key = keyOf(obj);
-    // its watch event came first: every handler has heard of it already
-    if (this.store.getByKey(key)?.metadata?.resourceVersion === obj.metadata?.resourceVersion) return;
+    const cached = this.store.getByKey(key);
+    // its watch event (or a later one) came first: every handler has heard of it already
+    if (cached && !isNewer(obj.metadata?.resourceVersion, cached.metadata?.resourceVersion)) return;
+    // the write's response came after the object's deletion: caching it would bring it back
+    const uid = obj.metadata?.uid;
+    if (!cached && uid !== undefined && this.deleted.get(key) === uid) return;
     this.store.upsert(cacheForm(obj, this.options.transform, this.strings));
     this.writtenThrough.add(key);
   }
 
   /** Keys written through and not yet seen in a watch event or a relist. */
   private readonly writtenThrough = new Set<string>();
+
+  /**
+   * The uid of each object lately deleted, by key. A write's response travels apart from the
+   * watch, so it may come after the deletion it preceded; that object, deleted for good, must not
+   * be cached again. A recreated object has a new uid. Bounded: a late response comes within
+   * seconds, not after thousands of deletions.
+   */
+  private readonly deleted = new Map<string, string>();
+
+  private remove(key: string, obj: T): T | undefined {
+    this.writtenThrough.delete(key);
+    const uid = obj.metadata?.uid;
+    if (uid !== undefined) {
+      this.deleted.delete(key);
+      this.deleted.set(key, uid);
+      if (this.deleted.size > MAX_TOMBSTONES) this.deleted.delete(this.deleted.keys().next().value!);
+    }
+    return this.store.remove(key);
+  }
 
   private markSynced(namespace: string | undefined): void {
     this.synced.add(namespace);

@@ -129,6 +129,30 @@ describe("Informer against the real API server", () => {
     await client.delete(GadgetKind, namespace, "still-live");
   });
 
+  it("keeps a write's late response from bringing back an object deleted since, or from replacing a newer version", async () => {
+    // A controller's write and the informer's watch are separate connections: the write's
+    // response may be handled after watch events that follow it. These are those responses.
+    const { inf, log } = informer();
+    inf.start();
+    await inf.waitForSync(10_000);
+    const first = await client.create(GadgetKind, namespace, gadget("late", { size: 1 }));
+    const second = await client.patch<Gadget>(GadgetKind, namespace, "late", { spec: { size: 2 } });
+    await expect.poll(() => inf.get(namespace, "late")?.spec?.size).toBe(2);
+    inf.writeThrough(first);
+    expect(inf.get(namespace, "late")?.spec?.size).toBe(2);
+
+    await client.delete(GadgetKind, namespace, "late");
+    await expect.poll(() => log).toContain("delete late");
+    inf.writeThrough(second);
+    expect(inf.get(namespace, "late")).toBeUndefined();
+
+    // a new object of the same name is another object (a new uid): its write is cached at once
+    const again = await client.create(GadgetKind, namespace, gadget("late", { size: 3 }));
+    inf.writeThrough(again);
+    expect(inf.get(namespace, "late")?.spec?.size).toBe(3);
+    await client.delete(GadgetKind, namespace, "late");
+  });
+
   it("stops cleanly and reports no sync until started again", async () => {
     const { inf } = informer();
     inf.start();
