@@ -44,6 +44,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     series: { type: "string" },
     "cpu-prof": { type: "string" },
+    "floor-breakdown": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
   strict: true,
@@ -72,6 +73,8 @@ if (values.help) {
       "  --malloc-arena-max N  MALLOC_ARENA_MAX of the operator process (default: the chart's)",
       "  --cpu-prof DIR        a V8 CPU profile of each operator process into DIR (node --cpu-prof; open it in",
       "                        Chrome DevTools or summarise it with scripts of your own)",
+      "  --floor-breakdown     also measure the convergence floor with R12's Event per DEK, then with that and",
+      "                        the informers' watches, to tell where the seconds over the floor go",
       "  --source              run the operator from source under tsx instead of the built image (dist/)",
       "  --series A,B,C        instead of the other parts: convergence and rotation at each size, each with",
       "                        its own operator, for ms/db and MiB per 1,000 databases (e.g. 1000,10000,30000)",
@@ -124,6 +127,7 @@ const settings: BenchSettings = {
   // the memory settings the chart installs the operator with, unless told otherwise
   runtimeEnv: runtimeEnvOf(values),
   ...(values["cpu-prof"] ? { cpuProfDir: values["cpu-prof"] } : {}),
+  ...(values["floor-breakdown"] ? { floorBreakdown: true } : {}),
 };
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -277,6 +281,14 @@ function table(): string {
       `${c.ratioToFloor}× floor (API ${s(c.floor.apiMs)}, KMS ${s(c.floor.kmsMs)})`,
       `wrap/DEK ${c.kmsPerDek.wrap} (goal 1), unwrap/DEK ${c.kmsPerDek.unwrap}, API req/db ${c.api.perDatabase} (writes ${c.api.writesPerDatabase}; floor ${c.floorRequestsPerDek}/DEK), peak RSS ${c.peakRssMiB} MiB (goal < 200)`,
     ]);
+    const b = c.floorBreakdown;
+    if (b)
+      rows.push([
+        "",
+        `floor + R12 Events: ${s(b.withEvents.ms)}`,
+        `+ watches: ${s(b.withEventsAndWatches.ms)}`,
+        `the operator at ${b.ratioToFloorWithEventsAndWatches}× of that; the plain floor again, last: ${s(b.plainAgain.ms)}`,
+      ]);
   };
   conv("Scaling (small)", r.scalingSmall);
   conv("Convergence", r.convergence);

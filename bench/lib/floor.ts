@@ -16,9 +16,28 @@ import {
   generateDek,
   newDekID,
 } from "../../src/crypto/index.js";
-import type { KubeObject, ResourceKind } from "../../src/runtime/index.js";
+import {
+  EventRecorder,
+  InformerFactory,
+  type KubeObject,
+  type ResourceKind,
+} from "../../src/runtime/index.js";
 import type { BenchCluster } from "./cluster.js";
 import { pool } from "./util.js";
+
+/**
+ * What a convergence's floor may add to its four writes per DEK (`--floor-breakdown`), to tell
+ * where the operator's seconds over the plain floor go.
+ */
+export interface FloorExtras {
+  /** R12: the Event a new DEK's resource gets (DEKCreated), written beside its status as the operator does */
+  events?: boolean;
+  /**
+   * The watches a convergence has open on its namespace: the operator's informers (resources,
+   * servers, envelope Secrets) and the benchmark's own (resources, servers).
+   */
+  watches?: boolean;
+}
 
 /**
  * The API floor: what the same API server takes to accept the writes convergence (or a
@@ -38,7 +57,11 @@ export class ApiFloor {
   ) {}
 
   /** Milliseconds to make the writes of a convergence of `servers` + `databases` DEKs. */
-  async convergence(servers: number, databases: number): Promise<{ ms: number; requests: number }> {
+  async convergence(
+    servers: number,
+    databases: number,
+    extras: FloorExtras = {},
+  ): Promise<{ ms: number; requests: number }> {
     const items: Array<{ kind: ResourceKind; name: string; spec: Record<string, unknown> }> = [];
     for (let i = 0; i < servers; i++)
       items.push({
@@ -52,6 +75,10 @@ export class ApiFloor {
         name: `db-${j}`,
         spec: { serverRef: { name: `srv-${j % Math.max(1, servers)}` } },
       });
+    const watchers = extras.watches ? await this.watch() : [];
+    const events = extras.events
+      ? new EventRecorder(this.cluster.client, { component: "tde-floor" })
+      : undefined;
     const before = this.requests();
     const started = Date.now();
     await pool(items, this.concurrency, async ({ kind, name, spec }) => {
@@ -75,6 +102,11 @@ export class ApiFloor {
           labels: { [ENVELOPE_LABEL]: "true" },
         }) as unknown as KubeObject,
       );
+      const event = events?.normal(
+        obj,
+        "DEKCreated",
+        `database DEK ${envelope.dekID} created and wrapped by ${envelope.wraps[0]!.keyID}`,
+      );
       obj = await client.replace(
         kind,
         ns,
@@ -82,10 +114,30 @@ export class ApiFloor {
         { ...obj, status: fakeStatus(kind, secretName, envelope, "v1") },
         { subresource: "status" },
       );
+      await event;
       this.objects.set(`${kind.kind}/${name}`, obj);
       this.envelopes.set(`${kind.kind}/${name}`, envelope);
     });
-    return { ms: Date.now() - started, requests: this.requests() - before };
+    const ms = Date.now() - started;
+    const requests = this.requests() - before;
+    await Promise.all(watchers.map((w) => w.stop()));
+    return { ms, requests };
+  }
+
+  /** The operator's informers and the benchmark's on this namespace, listed before the clock starts. */
+  private async watch(): Promise<InformerFactory[]> {
+    const client = this.cluster.client;
+    const operator = new InformerFactory(client, { namespaces: [this.namespace] });
+    const bench = new InformerFactory(client, { namespaces: [this.namespace] });
+    for (const f of [operator, bench]) {
+      f.for(EncryptedDatabaseKind);
+      f.for(EncryptedServerKind);
+    }
+    operator.for(SecretKind, { labelSelector: `${ENVELOPE_LABEL}=true` });
+    const factories = [operator, bench];
+    for (const f of factories) f.start();
+    await Promise.all(factories.flatMap((f) => f.all().map((i) => i.waitForSync(60_000))));
+    return factories;
   }
 
   /** Milliseconds to re-wrap every DEK made by `convergence`: read, replace the envelope, write the status. */

@@ -1,7 +1,7 @@
 import { parseDuration } from "../../src/api/duration.js";
 import type { BenchCluster } from "./cluster.js";
 import { BenchCluster as Cluster, writesBeyondLease } from "./cluster.js";
-import { ApiFloor } from "./floor.js";
+import { ApiFloor, type FloorExtras } from "./floor.js";
 import { kmsDelta, type OperatorMetrics, OperatorProcess } from "./operator-process.js";
 import { round, sleep, waitUntil } from "./util.js";
 import { conditionIs, keyName, Workload, type WorkloadShape } from "./workload.js";
@@ -18,6 +18,8 @@ export interface BenchSettings {
   runFrom: "built" | "source";
   runtimeEnv?: Record<string, string>;
   cpuProfDir?: string;
+  /** also measure the convergence floor with R12's Events, then with the informers' watches too */
+  floorBreakdown?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -77,6 +79,7 @@ export class Bench {
     await cluster.createNamespace(floorNs);
     this.floor = new ApiFloor(cluster, floorNs, shape.concurrency);
     const apiFloor = await this.floor.convergence(shape.servers, shape.databases);
+    const breakdown = this.settings.floorBreakdown ? await this.floorBreakdown() : undefined;
 
     await this.workload.createKeys();
     await this.workload.watch();
@@ -109,6 +112,14 @@ export class Bench {
       createMs,
       floor: { apiMs: apiFloor.ms, apiRequests: apiFloor.requests, kmsMs: kmsFloorMs, ms: floorMs },
       ratioToFloor: round(wallMs / floorMs),
+      ...(breakdown
+        ? {
+            floorBreakdown: {
+              ...breakdown,
+              ratioToFloorWithEventsAndWatches: round(wallMs / breakdown.withEventsAndWatches.ms),
+            },
+          }
+        : {}),
       msPerDatabase: round(wallMs / shape.databases, 3),
       kms,
       kmsPerDek: {
@@ -130,6 +141,27 @@ export class Bench {
       /** the operator's RSS before the first resource was created (its fixed cost) */
       startRssMiB: round(m0.rssBytes / MiB, 1),
     };
+  }
+
+  /**
+   * The convergence floor again, in fresh namespaces: with the Event R12 gives each new DEK's
+   * resource, then with that and the watches a convergence has open (the operator's informers and
+   * the benchmark's). Their distance from the plain floor is the part of the operator's own that
+   * no operator keeping R12 and watching its resources avoids. Each leaves 2 × (servers +
+   * databases) more objects (and an Event each) in etcd for what runs after it, so the plain
+   * floor is measured once more at the end: the drift the store's growth alone makes.
+   */
+  private async floorBreakdown() {
+    const { cluster, shape } = this;
+    const measure = async (suffix: string, extras: FloorExtras) => {
+      const ns = `${shape.namespace}-floor-${suffix}`;
+      await cluster.createNamespace(ns);
+      return new ApiFloor(cluster, ns, shape.concurrency).convergence(shape.servers, shape.databases, extras);
+    };
+    const withEvents = await measure("events", { events: true });
+    const withEventsAndWatches = await measure("watched", { events: true, watches: true });
+    const plainAgain = await measure("again", {});
+    return { withEvents, withEventsAndWatches, plainAgain };
   }
 
   /** Waits until the operator has stopped reconciling (its reconcile counter still for `quietMs`). */
