@@ -19,6 +19,8 @@
  * - `timeout`: the request is held and never answered, until the client gives up (closes the
  *   connection), or for `holdMs` after which it is answered 504 Gateway Timeout;
  * - `slow`: the request waits `slowMs`, then is forwarded and answered normally;
+ * - `late`: the request is forwarded at once (a write takes effect), and its answer is held back
+ *   for `lateMs`: the client hears of its own write after whatever happened meanwhile;
  * - `reset`: the client's socket is destroyed without an answer (ECONNRESET / "socket hang up").
  *
  * `loss()` is total loss: every request is reset (`"reset"`), or held unanswered until the client
@@ -33,7 +35,7 @@ import * as https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import * as k8s from "@kubernetes/client-node";
 
-export type FaultKind = "throttle" | "error500" | "error503" | "timeout" | "slow" | "reset";
+export type FaultKind = "throttle" | "error500" | "error503" | "timeout" | "slow" | "reset" | "late";
 export const FAULT_KINDS: readonly FaultKind[] = [
   "throttle",
   "error500",
@@ -41,6 +43,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   "timeout",
   "slow",
   "reset",
+  "late",
 ];
 
 /** Relative weights of the fault kinds (missing or 0: never drawn). */
@@ -57,6 +60,8 @@ export interface FaultSettings {
   holdMs?: number;
   /** `slow`: delay before forwarding; default 2000 */
   slowMs?: number;
+  /** `late`: how long the upstream's answer is held back; default 2000 */
+  lateMs?: number;
   /** only requests for which this is true may be faulted (default: all) */
   applies?: (method: string, path: string) => boolean;
   /** at most this many faults from these settings on (e.g. 1: one 429, then everything passes) */
@@ -111,7 +116,7 @@ export interface FaultCounts {
 const emptyCounts = (): FaultCounts => ({
   requests: 0,
   forwarded: 0,
-  faults: { throttle: 0, error500: 0, error503: 0, timeout: 0, slow: 0, reset: 0, loss: 0 },
+  faults: { throttle: 0, error500: 0, error503: 0, timeout: 0, slow: 0, reset: 0, late: 0, loss: 0 },
   clientGaveUp: 0,
   upstreamErrors: 0,
 });
@@ -347,6 +352,9 @@ export class FaultProxy {
       case "slow":
         this.later(this.settings.slowMs ?? 2_000, () => this.forward(req, res));
         return;
+      case "late":
+        this.forward(req, res, this.settings.lateMs ?? 2_000);
+        return;
       default:
         this.forward(req, res);
     }
@@ -368,7 +376,8 @@ export class FaultProxy {
     }
   }
 
-  private forward(req: http.IncomingMessage, res: http.ServerResponse): void {
+  /** Forwards the request upstream; its answer starts back after `answerAfterMs` (the body still streams). */
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, answerAfterMs = 0): void {
     if (res.destroyed) return;
     this.counts.forwarded++;
     const up = this.upstreamURL;
@@ -395,8 +404,15 @@ export class FaultProxy {
         for (const [name, value] of Object.entries(upstream.headers)) {
           if (!HOP_BY_HOP.has(name.toLowerCase()) && value !== undefined) out[name] = value;
         }
-        res.writeHead(upstream.statusCode ?? 502, out);
-        upstream.pipe(res);
+        const answer = () => {
+          if (res.destroyed) return upstream.destroy();
+          res.writeHead(upstream.statusCode ?? 502, out);
+          upstream.pipe(res);
+        };
+        if (answerAfterMs > 0) {
+          upstream.pause();
+          this.later(answerAfterMs, answer);
+        } else answer();
       },
     );
     request.on("error", () => {

@@ -149,6 +149,32 @@ describe("the fault proxy in front of the real API server", () => {
     expect(proxy.snapshot()).toMatchObject({ requests: 1, forwarded: 1, faults: { slow: 1 } });
   });
 
+  it("late: the write takes effect at once; its own client hears of it only after lateMs", async () => {
+    await proxy.setFaults({ rate: 1, mix: { late: 1 }, lateMs: 1_500 });
+    proxy.resetCounts();
+    const name = "late-write";
+    const t0 = Date.now();
+    const answered = proxied.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name }, data: { written: "yes" } },
+    });
+    // read past the proxy: the ConfigMap is there while its writer still waits for the answer
+    await expect
+      .poll(() =>
+        direct.readNamespacedConfigMap({ namespace: ns, name }).then(
+          (c) => c.data?.written,
+          () => "absent",
+        ),
+      )
+      .toBe("yes");
+    expect(Date.now() - t0).toBeLessThan(1_400);
+    const created = await answered;
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1_450);
+    expect(created.data?.written).toBe("yes");
+    expect(proxy.snapshot()).toMatchObject({ requests: 1, forwarded: 1, faults: { late: 1 } });
+    await proxy.heal();
+  });
+
   it("total loss: every request reset, held (a black hole), or connections refused; healing brings everything back on the same URL", async () => {
     const url = proxy.url;
     await proxy.heal();
