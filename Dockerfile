@@ -29,16 +29,17 @@ RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean -
 FROM gcr.io/distroless/nodejs20-debian12:nonroot
 WORKDIR /app
 # V8 sizes its heap from the machine's memory unless told: a young generation of 2 MiB semi-spaces
-# and a 256 MiB old-space limit, the chart's memory limit. V8 lets the old generation grow past
-# its live set by a factor that falls with the limit (1.6x at 1 GiB, 1.3x at 256 MiB or less), so
-# this limit is what keeps 30,000 databases near 300 MiB (bench/README.md, #21); the heap in use
-# peaks at about 150 MiB there. A fleet that needs more heap needs a larger memory limit: set both
+# and a 192 MiB old-space limit, three quarters of the chart's 256Mi memory limit (Node's advice:
+# the rest of the process, about 70 MiB, must fit beside the heap). V8 lets the old generation grow
+# past its live set by a factor that falls with the limit, so this limit is what keeps 30,000
+# databases at 254 MiB (300 at a 256 MiB limit; bench/README.md, #21); the heap in use peaks at
+# about 150 MiB there. A fleet that needs more heap needs a larger memory limit: set both
 # (docs/operating.md).
 # glibc gives each thread that allocates its own arena (up to 8 per core); two keep the
 # resident set of libuv's and V8's threads near what they use (2-10 MiB less at 10,000 databases).
 # The chart and deploy/base set the same (test/unit/project/runtime-env.test.ts).
 ENV NODE_ENV=production \
-    NODE_OPTIONS="--enable-source-maps --max-semi-space-size=2 --max-old-space-size=256" \
+    NODE_OPTIONS="--enable-source-maps --max-semi-space-size=2 --max-old-space-size=192" \
     MALLOC_ARENA_MAX=2
 # package.json carries "type": "module", which the compiled ESM needs.
 COPY --from=deps --chown=65532:65532 /src/package.json ./package.json
